@@ -1,0 +1,142 @@
+"""Django settings. Every value comes from an environment variable with a documented default (README)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from naap_site.env import (
+    database_from_url,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("NAAP_DEBUG", False)
+SECRET_KEY = env_str("NAAP_SECRET_KEY", "dev-only-insecure-secret-change-me")
+ALLOWED_HOSTS = env_list("NAAP_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("NAAP_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "telemetry",
+    "sla",
+    "leaderboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "naap_site.urls"
+ASGI_APPLICATION = "naap_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASE_URL = env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/naap")
+DATABASES = {"default": database_from_url(DATABASE_URL)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# Celery: broker and queues. Queue names live in naap_site/celery.py.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = env_bool("NAAP_CELERY_EAGER", False)
+CELERY_KEY_PREFIX = env_str("NAAP_CELERY_KEY_PREFIX", "")
+
+CHANNEL_LAYER_BACKEND = env_choice("NAAP_CHANNEL_LAYER", "redis", ("redis", "memory"))
+if CHANNEL_LAYER_BACKEND == "redis":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("NAAP_CHANNEL_PREFIX", "naap")},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env_str("NAAP_CACHE_KEY_PREFIX", "naap"),
+    }
+}
+
+# Ingest
+NAAP_MAX_EVENT_BYTES = env_int("NAAP_MAX_EVENT_BYTES", 64 * 1024, minimum=1024)
+NAAP_MAX_BODY_BYTES = env_int("NAAP_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024)
+NAAP_MAX_FUTURE_SKEW_S = env_int("NAAP_MAX_FUTURE_SKEW_S", 300, minimum=0)
+NAAP_INGEST_BATCH_SIZE = env_int("NAAP_INGEST_BATCH_SIZE", 2000, minimum=1)
+NAAP_REJECTED_KEEP_BYTES = env_int("NAAP_REJECTED_KEEP_BYTES", 4096, minimum=64)
+NAAP_PARTITION_DAYS_AHEAD = env_int("NAAP_PARTITION_DAYS_AHEAD", 3, minimum=1)
+
+# Streamr node (WebSocket plugin) and MQTT plugin
+NAAP_STREAMR_WS_URL = env_str("NAAP_STREAMR_WS_URL", "ws://127.0.0.1:7170")
+NAAP_STREAMR_API_KEY = env_str("NAAP_STREAMR_API_KEY", "")
+NAAP_STREAMR_STREAMS = env_list("NAAP_STREAMR_STREAMS", [])
+NAAP_MQTT_URL = env_str("NAAP_MQTT_URL", "mqtt://127.0.0.1:1883")
+NAAP_KAFKA_BOOTSTRAP = env_str("NAAP_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+NAAP_KAFKA_TOPICS = env_list("NAAP_KAFKA_TOPICS", ["livepeer-events"])
+NAAP_KAFKA_GROUP = env_str("NAAP_KAFKA_GROUP", "naap-analytics")
+
+# Public API
+NAAP_API_RATE_LIMIT = env_int("NAAP_API_RATE_LIMIT", 120, minimum=1)
+NAAP_API_RATE_WINDOW_S = env_int("NAAP_API_RATE_WINDOW_S", 60, minimum=1)
+
+# Embeds and ENS
+NAAP_EMBED_FRAME_ANCESTORS = env_list("NAAP_EMBED_FRAME_ANCESTORS", ["https://explorer.livepeer.org"])
+NAAP_ETH_RPC_URL = env_str("NAAP_ETH_RPC_URL", "")
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("NAAP_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+
+LOG_LEVEL = env_str("NAAP_LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}

@@ -1,0 +1,244 @@
+"""The ingest pipeline: decode → validate → normalise → de-duplicate → write raw, facts, rejected.
+
+One call is one transaction. Re-delivering any batch changes nothing: the raw log has a unique dedup key
+and facts are written only for raw rows this call inserted.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from naap_site.timeseries import ensure_partitions
+from telemetry.contracts import Event, Rejection, normalise
+from telemetry.contracts import reasons as R
+from telemetry.models import RejectedEvent
+from telemetry.pipeline.decode import Piece, split_body, split_value
+from telemetry.pipeline.facts import extract_facts
+from telemetry.tables import RAW, TimeTable
+
+
+@dataclass(slots=True)
+class Message:
+    """What a source adapter hands to the pipeline: one transport message."""
+
+    body: str | bytes | None = None  # raw text: one event, a JSON array, or JSON lines
+    value: Any = None  # or an already decoded JSON value (Streamr content)
+    publisher: str = ""
+    metadata: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body = self.body.decode("utf-8", "replace") if isinstance(self.body, bytes) else self.body
+        return {"body": body, "value": self.value, "publisher": self.publisher, "metadata": self.metadata}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Message:
+        return cls(
+            body=data.get("body"),
+            value=data.get("value"),
+            publisher=data.get("publisher", ""),
+            metadata=data.get("metadata"),
+        )
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    unknown_types: int = 0
+
+    def add(self, other: IngestResult) -> None:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.rejected_by_reason.update(other.rejected_by_reason)
+        self.unknown_types += other.unknown_types
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
+        }
+
+
+@dataclass(slots=True)
+class _Refused:
+    raw: bytes
+    publisher: str
+    rejection: Rejection
+    event_type: str = ""
+
+
+def _publisher_of(message: Message) -> str:
+    if message.publisher:
+        return message.publisher
+    meta = message.metadata or {}
+    publisher_id = meta.get("publisherId")
+    return str(publisher_id).lower() if publisher_id else ""
+
+
+def _pieces(message: Message, max_bytes: int) -> list[Piece]:
+    if message.value is not None:
+        return split_value(message.value, max_bytes)
+    body = message.body or b""
+    if isinstance(body, str):
+        body = body.encode("utf-8", "surrogatepass")
+    return split_body(body, max_bytes)
+
+
+def prepare(messages: Sequence[Message], now: datetime) -> tuple[list[Event], list[_Refused], int]:
+    """Pure part of the pipeline: returns unique events, refusals and the in-batch duplicate count."""
+    max_bytes = settings.NAAP_MAX_EVENT_BYTES
+    max_future = timedelta(seconds=settings.NAAP_MAX_FUTURE_SKEW_S)
+    events: dict[bytes, Event] = {}
+    refused: list[_Refused] = []
+    duplicates = 0
+    for message in messages:
+        publisher = _publisher_of(message)
+        for piece in _pieces(message, max_bytes):
+            if piece.error is not None:
+                refused.append(_Refused(piece.raw, publisher, piece.error, _type_of(piece.value)))
+                continue
+            try:
+                event = normalise(piece.value, publisher=publisher, now=now, max_future=max_future)
+            except Rejection as rejection:
+                refused.append(_Refused(piece.raw, publisher, rejection, _type_of(piece.value)))
+                continue
+            if message.metadata:
+                event.original = {**event.original, "_streamr": message.metadata}
+            if event.dedup_key in events:
+                duplicates += 1
+            else:
+                events[event.dedup_key] = event
+    return list(events.values()), refused, duplicates
+
+
+def _type_of(value: object) -> str:
+    if isinstance(value, dict):
+        kind = value.get("type", value.get("event_type", ""))
+        return kind[:80] if isinstance(kind, str) else ""
+    return ""
+
+
+def ingest_messages(
+    messages: Sequence[Message], *, source: str, received_at: datetime | None = None
+) -> IngestResult:
+    received = received_at or datetime.now(tz=UTC)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # a batch allocates many short-lived objects and no cycles
+    try:
+        events, refused, duplicates = prepare(messages, received)
+        result = IngestResult(duplicates=duplicates)
+        with transaction.atomic():
+            inserted = write_raw(events, source, received) if events else []
+            if inserted:
+                write_facts(inserted, received)
+            if refused:
+                write_rejected(refused, source, received)
+        result.accepted = len(inserted)
+        result.duplicates += len(events) - len(inserted)
+        result.rejected = len(refused)
+        result.rejected_by_reason.update(r.rejection.reason for r in refused)
+        result.unknown_types = sum(1 for e in inserted if not e.known_type)
+        return result
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+_RAW_COLUMNS = RAW.column_names()
+
+
+def write_raw(events: list[Event], source: str, received: datetime) -> list[Event]:
+    """COPY into a staging table, then insert what is new; returns the events that were new."""
+    with connection.cursor() as django_cursor:
+        cursor = django_cursor.cursor
+        ensure_partitions(cursor, RAW.name, (e.event_time for e in events))
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS naap_raw_staging "
+            "(LIKE telemetry_events_raw INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in _RAW_COLUMNS)
+        with cursor.copy(sql.SQL("COPY naap_raw_staging ({}) FROM STDIN").format(cols)) as copy:
+            for e in events:
+                copy.write_row(
+                    (
+                        e.event_time,
+                        e.dedup_key,
+                        received,
+                        source,
+                        e.publisher,
+                        e.event_type,
+                        e.known_type,
+                        e.event_id,
+                        e.gateway,
+                        e.orchestrator,
+                        e.stream_id,
+                        e.request_id,
+                        e.pipeline,
+                        Jsonb(e.original),
+                    )
+                )
+        cursor.execute(
+            sql.SQL(
+                "INSERT INTO telemetry_events_raw ({cols}) SELECT {cols} FROM naap_raw_staging "
+                "ON CONFLICT DO NOTHING RETURNING dedup_key"
+            ).format(cols=cols)
+        )
+        new_keys = {bytes(row[0]) for row in cursor.fetchall()}
+        cursor.execute("TRUNCATE naap_raw_staging")
+    return [e for e in events if e.dedup_key in new_keys]
+
+
+def write_facts(events: list[Event], received: datetime) -> None:
+    rows: dict[TimeTable, list[tuple[Any, ...]]] = {}
+    for event in events:
+        for table, row in extract_facts(event, received):
+            rows.setdefault(table, []).append(row)
+    if not rows:
+        return
+    with connection.cursor() as django_cursor:
+        cursor = django_cursor.cursor
+        for table, table_rows in rows.items():
+            ensure_partitions(cursor, table.name, (r[0] for r in table_rows))
+            cols = sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names())
+            with cursor.copy(
+                sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table.name), cols)
+            ) as copy:
+                for row in table_rows:
+                    copy.write_row(row)
+
+
+def write_rejected(refused: list[_Refused], source: str, received: datetime) -> None:
+    keep = settings.NAAP_REJECTED_KEEP_BYTES
+    RejectedEvent.objects.bulk_create(
+        [
+            RejectedEvent(
+                received_at=received,
+                source=source,
+                publisher=r.publisher[:100],
+                reason=r.rejection.reason,
+                detail=r.rejection.detail[:500],
+                event_type=r.event_type,
+                raw=r.raw[:keep],
+                raw_size=len(r.raw),
+            )
+            for r in refused
+        ]
+    )
+
+
+__all__ = ["IngestResult", "Message", "R", "ingest_messages", "prepare"]

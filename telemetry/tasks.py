@@ -1,0 +1,24 @@
+"""Celery tasks of the ingest queue."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import shared_task
+
+from telemetry.pipeline.ingest import Message, ingest_messages
+
+
+@shared_task(
+    name="telemetry.tasks.ingest_batch",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=8,
+)
+def ingest_batch(
+    source: str, messages: list[dict[str, Any]], received_ms: int | None = None
+) -> dict[str, Any]:
+    received = datetime.fromtimestamp(received_ms / 1000, tz=UTC) if received_ms else None
+    result = ingest_messages([Message.from_json(m) for m in messages], source=source, received_at=received)
+    return result.as_dict()
