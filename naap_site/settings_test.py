@@ -10,7 +10,8 @@ from naap_site.settings import *  # noqa: E402,F403
 from naap_site.settings import DATABASES, REDIS_URL  # noqa: E402
 
 _pid = os.getpid()
-DATABASES["default"]["TEST"] = {"NAME": f"test_naap_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"}
+# One test database per pytest process, so that several runs on one machine never collide.
+DATABASES["default"]["TEST"] = {"NAME": f"test_naap_{_pid}"}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 TEST_REDIS_URL = os.environ.get("NAAP_TEST_REDIS_URL", REDIS_URL.rsplit("/", 1)[0] + "/15")
 CELERY_BROKER_URL = TEST_REDIS_URL

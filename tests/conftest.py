@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 import pytest
@@ -12,6 +13,32 @@ from telemetry.tables import ALL_TABLES
 
 ANCHOR = datetime(2026, 1, 9, 14, 0, tzinfo=UTC)
 ANCHOR_MS = int(ANCHOR.timestamp() * 1000)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Drop test databases left behind by killed runs (named test_naap_<pid> of a dead process)."""
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    try:
+        conn = psycopg.connect(
+            host=db["HOST"],
+            port=db["PORT"],
+            user=db["USER"],
+            password=db["PASSWORD"],
+            dbname="postgres",
+            autocommit=True,
+        )
+    except psycopg.OperationalError:
+        return
+    with conn:
+        for (name,) in conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'test_naap_%'"
+        ).fetchall():
+            suffix = name.removeprefix("test_naap_")
+            if suffix.isdigit() and not os.path.exists(f"/proc/{suffix}"):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(autouse=True)
