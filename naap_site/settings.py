@@ -34,7 +34,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that refused (429) and cached public reads cost nothing further down.
+    "sla.http.PublicReadMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "leaderboard.middleware.FramePolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -112,6 +115,11 @@ NAAP_KAFKA_GROUP = env_str("NAAP_KAFKA_GROUP", "naap-analytics")
 # Public API
 NAAP_API_RATE_LIMIT = env_int("NAAP_API_RATE_LIMIT", 120, minimum=1)
 NAAP_API_RATE_WINDOW_S = env_int("NAAP_API_RATE_WINDOW_S", 60, minimum=1)
+NAAP_API_PUBLIC_PREFIX = env_str("NAAP_API_PUBLIC_PREFIX", "/v1/sla/")
+NAAP_API_TRUST_FORWARDED_FOR = env_bool("NAAP_API_TRUST_FORWARDED_FOR", False)  # behind a trusted proxy
+NAAP_API_DEFAULT_MAX_AGE_S = env_int("NAAP_API_DEFAULT_MAX_AGE_S", 30, minimum=0)
+NAAP_API_RESPONSE_CACHE_S = env_int("NAAP_API_RESPONSE_CACHE_S", 60, minimum=0)  # 0 = no shared cache
+NAAP_API_CACHE_NAMESPACE = env_str("NAAP_API_CACHE_NAMESPACE", "api")
 
 # Embeds and ENS
 NAAP_EMBED_FRAME_ANCESTORS = env_list("NAAP_EMBED_FRAME_ANCESTORS", ["https://explorer.livepeer.org"])
@@ -120,6 +128,11 @@ NAAP_ETH_RPC_URL = env_str("NAAP_ETH_RPC_URL", "")
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "leaderboard.staticfinders.PlotlyFinder",  # vendor/plotly.min.js from the installed plotly package
+]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -54,6 +54,7 @@ FACT_STATUS = TimeTable(
         ("restart_count", "integer"),
         ("last_error", "text"),
         ("last_output_time", "timestamptz"),
+        ("region", "text NOT NULL DEFAULT ''"),  # added in 0003: NaaP v1 geo.region
     ),
     time_column="event_time",
     primary_key=("dedup_key", "event_time"),
@@ -73,6 +74,7 @@ FACT_TRACE = TimeTable(
         ("orchestrator", "text NOT NULL DEFAULT ''"),
         ("orchestrator_url", "text NOT NULL DEFAULT ''"),
         ("detail", "text NOT NULL DEFAULT ''"),  # e.g. swap reason, failure reason
+        ("region", "text NOT NULL DEFAULT ''"),  # added in 0003: NaaP v1 geo.region
     ),
     time_column="event_time",
     primary_key=("dedup_key", "event_time"),

@@ -6,14 +6,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from telemetry.pipeline.ingest import Message, ingest_messages
 
 
 @shared_task(
     name="telemetry.tasks.ingest_batch",
-    autoretry_for=(OSError,),
-    retry_backoff=True,
+    # a broken connection (database restart) or a socket error: retry; the batch is idempotent
+    autoretry_for=(OSError, OperationalError, InterfaceError),
+    retry_backoff=1,
+    retry_backoff_max=30,
     max_retries=8,
 )
 def ingest_batch(

@@ -41,6 +41,7 @@ class Event:
     original: dict[str, Any]  # the whole event as received
     dedup_key: bytes
     naap_v1: bool
+    region: str = ""  # NaaP v1 geo.region; go-livepeer events carry none
 
 
 def _text(value: object, field: str, limit: int = 256) -> str:
@@ -152,6 +153,10 @@ def _naap_v1(obj: dict[str, Any], publisher: str) -> Event:
     pub = obj.get("publisher")
     if pub is not None and not isinstance(pub, dict):
         raise Rejection(reasons.WRONG_TYPE, "publisher must be an object")
+    geo = obj.get("geo")
+    if geo is not None and not isinstance(geo, dict):
+        raise Rejection(reasons.WRONG_TYPE, "geo must be an object")
+    region = _text(geo.get("region"), "geo.region", 64) if geo else ""
     event_id = _text(obj.get("event_id", ids.get("trace_id")), "event_id", 128)
     if event_id and ids.get("trace_id") == event_id:
         event_id = f"{event_id}:{event_type}:{obj['timestamp_ms']}"
@@ -170,4 +175,5 @@ def _naap_v1(obj: dict[str, Any], publisher: str) -> Event:
         original=obj,
         dedup_key=_dedup_key(event_type, event_id, publisher, obj),
         naap_v1=True,
+        region=region,
     )

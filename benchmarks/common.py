@@ -1,0 +1,107 @@
+"""Shared benchmark plumbing: scratch databases, a results table, process memory sampling."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var" / "bench"
+PY = sys.executable
+ADMIN_URL = os.environ.get("NAAP_BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+@dataclass
+class Report:
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+    final: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, value: object, note: str = "") -> None:
+        text = f"{value:,.1f}" if isinstance(value, float) else str(value)
+        self.rows.append((name, text, note))
+        print(f"  {name:<34} {text:>14}  {note}", file=sys.stderr, flush=True)
+
+    def print_table(self) -> None:
+        width = max((len(r[0]) for r in self.rows), default=10)
+        print(f"{'measure':<{width}}  {'value':>14}  note")
+        print("-" * (width + 40))
+        for name, value, note in self.rows:
+            print(f"{name:<{width}}  {value:>14}  {note}")
+
+
+def scratch_database(name: str) -> str:
+    """(Re)create a scratch database and migrate it; returns its URL."""
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    env = bench_env(url)
+    subprocess.run([PY, "manage.py", "migrate", "-v0", "--noinput"], cwd=ROOT, env=env, check=True)
+    return url
+
+
+def bench_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": "naap_site.settings",
+            "REDIS_URL": os.environ.get("NAAP_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
+            "NAAP_CELERY_KEY_PREFIX": f"naapbench{os.getpid()}:",
+            "NAAP_LOG_LEVEL": "WARNING",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB."""
+    total = 0
+    pids = [pid]
+    seen = set()
+    while pids:
+        current = pids.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            with open(f"/proc/{current}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            with open(f"/proc/{current}/task/{current}/children") as handle:
+                pids.extend(int(p) for p in handle.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total / 1024
+
+
+class PeakRss:
+    def __init__(self, pid: int, every: float = 0.2) -> None:
+        self.pid = pid
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._every = every
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss_mb(self.pid))
+            time.sleep(self._every)

@@ -1,0 +1,176 @@
+"""Issue 3: end-to-end ingest of a simulated file through a real Celery worker, against a bare COPY.
+
+The worker writes raw + facts; the baseline COPYs the same raw rows into an identical partitioned table.
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import time
+from collections import deque
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+from celery import Celery
+from psycopg import sql
+
+from benchmarks.common import PY, ROOT, VAR, PeakRss, Report, bench_env, scratch_database
+
+BATCH_LINES = 5000
+IN_FLIGHT = 4
+
+
+def simulated_file(events_wanted: int = 1_000_000) -> Path:
+    path = VAR / "sim-s11-o200.jsonl"
+    if path.exists() and sum(1 for _ in path.open("rb")) >= events_wanted:
+        return path
+    VAR.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            PY,
+            "manage.py",
+            "simulate",
+            "--seed",
+            "11",
+            "--duration",
+            "5h",
+            "--orchestrators",
+            "200",
+            "--start",
+            "2026-01-09T00:00:00Z",
+            "--out",
+            str(path),
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+    return path
+
+
+def _celery(env: dict[str, str]) -> Celery:
+    app = Celery("bench", broker=env["REDIS_URL"], backend=env["REDIS_URL"])
+    opts = {"global_keyprefix": env["NAAP_CELERY_KEY_PREFIX"]}
+    app.conf.broker_transport_options = opts
+    app.conf.result_backend_transport_options = opts
+    return app
+
+
+def run(report: Report) -> dict[str, float]:
+    path = simulated_file()
+    url = scratch_database("naap_bench_ingest")
+    env = bench_env(url)
+    worker = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "naap_site",
+            "worker",
+            "-Q",
+            "ingest",
+            "-c",
+            "2",
+            "--pool",
+            "prefork",
+            "-l",
+            "warning",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    app = _celery(env)
+    try:
+        app.control.ping(timeout=1)  # warm the connection
+        events = 0
+        pending: deque = deque()
+        received_ms = int(time.time() * 1000)
+        with path.open("rb") as handle, PeakRss(worker.pid) as rss:
+            started = time.perf_counter()
+            while True:
+                lines = list(itertools.islice(handle, BATCH_LINES))
+                if not lines:
+                    break
+                events += len(lines)
+                body = b"".join(lines).decode()
+                message = {"body": body, "value": None, "publisher": "bench", "metadata": None}
+                pending.append(
+                    app.send_task(
+                        "telemetry.tasks.ingest_batch", args=["file", [message], received_ms], queue="ingest"
+                    )
+                )
+                while len(pending) >= IN_FLIGHT:
+                    pending.popleft().get(timeout=600)
+            while pending:
+                pending.popleft().get(timeout=600)
+            elapsed = time.perf_counter() - started
+        ingest_rate = events / elapsed
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    copy_rate, copied = bare_copy(url)
+    report.add("ingest events", events, path.name)
+    report.add("ingest seconds", elapsed)
+    report.add("ingest_events_per_s", ingest_rate, "raw + facts, 2 worker processes")
+    report.add("bare COPY rows/s", copy_rate, f"{copied} raw rows into an identical table")
+    report.add("copy_ratio", round(ingest_rate / copy_rate, 3), "target >= 0.5")
+    report.add("worker peak RSS MB", round(rss.peak, 1), "main + children; target <= 400")
+    return {
+        "ingest_events_per_s": ingest_rate,
+        "copy_ratio": ingest_rate / copy_rate,
+        "peak_rss_mb": rss.peak,
+    }
+
+
+def bare_copy(url: str) -> tuple[float, int]:
+    from naap_site.timeseries import create_statements
+    from telemetry.tables import RAW, TimeTable
+
+    twin = TimeTable(
+        name="bench_raw_copy",
+        columns=RAW.columns,
+        time_column=RAW.time_column,
+        primary_key=RAW.primary_key,
+        indexes=RAW.indexes,
+    )
+    dump = VAR / "raw.copy"
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in create_statements(twin, "plain"):
+            conn.execute(statement)
+        days = conn.execute(
+            "SELECT DISTINCT date_trunc('day', event_time AT TIME ZONE 'UTC') FROM telemetry_events_raw"
+        ).fetchall()
+        for (day,) in days:
+            conn.execute(
+                sql.SQL("CREATE TABLE {} PARTITION OF bench_raw_copy FOR VALUES FROM ({}) TO ({})").format(
+                    sql.Identifier(f"bench_raw_copy_p{day:%Y%m%d}"),
+                    sql.Literal(f"{day:%Y-%m-%d} 00:00+00"),
+                    sql.Literal(f"{day + timedelta(days=1):%Y-%m-%d} 00:00+00"),
+                )
+            )
+        with (
+            dump.open("wb") as out,
+            conn.cursor().copy("COPY telemetry_events_raw TO STDOUT (FORMAT binary)") as copy,
+        ):
+            for chunk in copy:
+                out.write(chunk)
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in RAW.column_names())
+        started = time.perf_counter()
+        with (
+            conn.transaction(),
+            dump.open("rb") as src,
+            conn.cursor().copy(
+                sql.SQL("COPY bench_raw_copy ({}) FROM STDIN (FORMAT binary)").format(cols)
+            ) as copy,
+        ):
+            while block := src.read(1 << 20):
+                copy.write(block)
+        elapsed = time.perf_counter() - started
+        copied = conn.execute("SELECT count(*) FROM bench_raw_copy").fetchone()[0]
+    dump.unlink()
+    return copied / elapsed, copied

@@ -1,0 +1,185 @@
+"""HTTP behaviour of the public read API (``/v1/sla/...``): rate limiting, CORS, cache headers and ETags.
+
+One middleware, :class:`PublicReadMiddleware`, wraps every request whose path starts with
+``NAAP_API_PUBLIC_PREFIX``:
+
+1. **Rate limit** per client IP in a fixed window of ``NAAP_API_RATE_WINDOW_S`` seconds, counted in the
+   Django cache (Redis), so all web processes share one budget. Over ``NAAP_API_RATE_LIMIT`` requests the
+   answer is ``429`` with ``Retry-After`` (seconds until the window ends).
+2. **CORS**: public reads carry ``Access-Control-Allow-Origin: *``; an ``OPTIONS`` preflight is answered
+   here with ``204``.
+3. **Shared response cache**: a successful ``GET`` is kept in the Django cache for as long as its
+   ``Cache-Control: max-age`` says (at most ``NAAP_API_RESPONSE_CACHE_S``), keyed by path and query, so
+   that identical reads from many clients cost one query (the same role a CDN plays in front of us).
+4. **Validators**: every ``200`` gets a strong ``ETag`` (a hash of the body) and ``Cache-Control:
+   public, max-age=N``; a request whose ``If-None-Match`` matches gets ``304`` with no body.
+
+Views choose their freshness with :func:`set_max_age` (a response attribute this middleware reads).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+
+MAX_AGE_ATTR = "naap_max_age"
+ALLOWED_METHODS = "GET, HEAD, OPTIONS"
+ALLOWED_HEADERS = "If-None-Match, Content-Type"
+EXPOSED_HEADERS = "ETag, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, Link"
+
+
+def set_max_age(response: HttpResponseBase, seconds: int) -> None:
+    """Ask the middleware to send ``Cache-Control: public, max-age=<seconds>`` for this response."""
+    setattr(response, MAX_AGE_ATTR, max(0, int(seconds)))
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The caller's IP: the first ``X-Forwarded-For`` hop when we sit behind a trusted proxy."""
+    if settings.NAAP_API_TRUST_FORWARDED_FOR:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        first = forwarded.split(",")[0].strip()
+        if first:
+            return first
+    return str(request.META.get("REMOTE_ADDR", "") or "unknown")
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after_s: int
+
+
+def check_rate(ip: str, now: float | None = None) -> RateDecision:
+    """Count one request from ``ip`` in the current fixed window and say whether it may proceed."""
+    limit = int(settings.NAAP_API_RATE_LIMIT)
+    window = int(settings.NAAP_API_RATE_WINDOW_S)
+    moment = time.time() if now is None else now
+    index = int(moment // window)
+    key = f"{settings.NAAP_API_CACHE_NAMESPACE}:rl:{ip}:{index}"
+    # add() is atomic (SET NX); incr() is atomic (INCR). The key outlives its window by one second.
+    cache.add(key, 0, timeout=window + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=window + 1)
+        count = 1
+    retry_after = max(1, math.ceil((index + 1) * window - moment))
+    return RateDecision(
+        allowed=count <= limit,
+        limit=limit,
+        remaining=max(0, limit - count),
+        retry_after_s=retry_after,
+    )
+
+
+def etag_for(content: bytes) -> str:
+    return '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return etag in candidates
+
+
+def _add_cors(response: HttpResponseBase) -> None:
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    response["Vary"] = "Accept-Encoding"
+
+
+def _not_modified(etag: str, cache_control: str) -> HttpResponse:
+    response = HttpResponse(status=304)
+    response["ETag"] = etag
+    response["Cache-Control"] = cache_control
+    return response
+
+
+def _response_cache_key(request: HttpRequest) -> str:
+    digest = hashlib.sha256(request.get_full_path().encode()).hexdigest()
+    return f"{settings.NAAP_API_CACHE_NAMESPACE}:resp:{digest}"
+
+
+class PublicReadMiddleware:
+    """Rate limiting, CORS, shared response cache and ETag/304 for the public read API."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if not request.path.startswith(settings.NAAP_API_PUBLIC_PREFIX):
+            return self.get_response(request)
+        if request.method == "OPTIONS":
+            preflight = HttpResponse(status=204)
+            _add_cors(preflight)
+            preflight["Access-Control-Allow-Methods"] = ALLOWED_METHODS
+            preflight["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
+            preflight["Access-Control-Max-Age"] = "86400"
+            return preflight
+
+        decision = check_rate(client_ip(request))
+        if not decision.allowed:
+            refused = HttpResponse(
+                b'{"detail": "rate limit exceeded: at most %d requests per %d s per client"}'
+                % (decision.limit, settings.NAAP_API_RATE_WINDOW_S),
+                status=429,
+                content_type="application/json",
+            )
+            refused["Retry-After"] = str(decision.retry_after_s)
+            refused["X-RateLimit-Limit"] = str(decision.limit)
+            refused["X-RateLimit-Remaining"] = "0"
+            _add_cors(refused)
+            return refused
+
+        response = self._cached_or_fresh(request)
+        response["X-RateLimit-Limit"] = str(decision.limit)
+        response["X-RateLimit-Remaining"] = str(decision.remaining)
+        _add_cors(response)
+        return response
+
+    def _cached_or_fresh(self, request: HttpRequest) -> HttpResponseBase:
+        cacheable = request.method in {"GET", "HEAD"} and settings.NAAP_API_RESPONSE_CACHE_S > 0
+        key = _response_cache_key(request) if cacheable else ""
+        if cacheable:
+            hit = cache.get(key)
+            if hit is not None:
+                content, content_type, etag, cache_control = hit
+                if _etag_matches(request.headers.get("If-None-Match", ""), etag):
+                    return _not_modified(etag, cache_control)
+                response = HttpResponse(content, content_type=content_type)
+                response["ETag"] = etag
+                response["Cache-Control"] = cache_control
+                response["X-Cache"] = "hit"
+                return response
+
+        response = self.get_response(request)
+        if response.status_code != 200 or request.method not in {"GET", "HEAD"}:
+            if response.status_code >= 400:
+                response["Cache-Control"] = "no-store"
+            return response
+        if not isinstance(response, HttpResponse):  # streaming responses keep their own headers
+            return response
+        max_age = int(getattr(response, MAX_AGE_ATTR, settings.NAAP_API_DEFAULT_MAX_AGE_S))
+        cache_control = f"public, max-age={max_age}"
+        etag = etag_for(response.content)
+        response["ETag"] = etag
+        response["Cache-Control"] = cache_control
+        ttl = min(max_age, int(settings.NAAP_API_RESPONSE_CACHE_S))
+        if cacheable and ttl > 0:
+            cache.set(key, (response.content, response["Content-Type"], etag, cache_control), ttl)
+            response["X-Cache"] = "miss"
+        if _etag_matches(request.headers.get("If-None-Match", ""), etag):
+            return _not_modified(etag, cache_control)
+        return response
