@@ -102,6 +102,8 @@ NAAP_MAX_FUTURE_SKEW_S = env_int("NAAP_MAX_FUTURE_SKEW_S", 300, minimum=0)
 NAAP_INGEST_BATCH_SIZE = env_int("NAAP_INGEST_BATCH_SIZE", 2000, minimum=1)
 NAAP_REJECTED_KEEP_BYTES = env_int("NAAP_REJECTED_KEEP_BYTES", 4096, minimum=64)
 NAAP_PARTITION_DAYS_AHEAD = env_int("NAAP_PARTITION_DAYS_AHEAD", 3, minimum=1)
+# 0 keeps the raw log forever (the default: it is the source of truth anyone can replay).
+NAAP_RAW_RETENTION_DAYS = env_int("NAAP_RAW_RETENTION_DAYS", 0, minimum=0)
 
 # Streamr node (WebSocket plugin) and MQTT plugin
 NAAP_STREAMR_WS_URL = env_str("NAAP_STREAMR_WS_URL", "ws://127.0.0.1:7170")

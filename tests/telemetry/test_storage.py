@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+
+from telemetry.storage import maintain_storage
+from tests.conftest import ANCHOR
+
+pytestmark = pytest.mark.django_db
+
+
+def partitions_of(table: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = %s ORDER BY 1",
+            [table],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+@override_settings(NAAP_PARTITION_DAYS_AHEAD=2, NAAP_RAW_RETENTION_DAYS=0)
+def test_partitions_for_the_coming_days_are_created_ahead() -> None:
+    report = maintain_storage(now=ANCHOR)
+    assert report.mode == "plain"
+    assert partitions_of("telemetry_events_raw") == [
+        "telemetry_events_raw_p20260109",
+        "telemetry_events_raw_p20260110",
+        "telemetry_events_raw_p20260111",
+    ]
+
+
+@override_settings(NAAP_PARTITION_DAYS_AHEAD=1, NAAP_RAW_RETENTION_DAYS=30)
+def test_retention_drops_only_whole_days_older_than_the_cutoff() -> None:
+    maintain_storage(now=ANCHOR - timedelta(days=31))  # creates 2025-12-09 and 2025-12-10
+    report = maintain_storage(now=ANCHOR)  # cutoff 2025-12-10 14:00
+    assert "telemetry_events_raw_p20251209" in report.dropped
+    remaining = partitions_of("telemetry_events_raw")
+    assert "telemetry_events_raw_p20251210" in remaining  # ends after the cutoff: kept whole
+    assert "telemetry_events_raw_p20260109" in remaining
