@@ -40,7 +40,9 @@ class PlotlyFinder(BaseFinder):
 
     def check(self, **kwargs: Any) -> list[CheckMessage]:
         if self.root is None or not (self.root / FILES[0]).is_file():
-            return [CheckError("plotly.min.js not found: is the plotly package installed?", id="leaderboard.E001")]
+            return [
+                CheckError("plotly.min.js not found: is the plotly package installed?", id="leaderboard.E001")
+            ]
         return []
 
     def find(self, path: str, find_all: bool = False, **kwargs: Any) -> str | list[str]:

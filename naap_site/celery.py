@@ -24,6 +24,8 @@ app.conf.task_routes = {
     "sla.tasks.*": {"queue": QUEUE_DERIVE},
     "sla.tasks.compute_scores_task": {"queue": QUEUE_SCORES},
     "leaderboard.tasks.*": {"queue": QUEUE_BROADCAST},
+    "leaderboard.ens.*": {"queue": QUEUE_DERIVE},
+    "telemetry.access.tasks.*": {"queue": QUEUE_DERIVE},
 }
 app.conf.task_acks_late = True
 app.conf.task_reject_on_worker_lost = True
@@ -33,8 +35,14 @@ app.conf.accept_content = ["json"]
 app.conf.beat_schedule = {
     "maintain-storage": {"task": "telemetry.tasks.maintain_storage", "schedule": 3600.0},
     "sla-refresh": {"task": "sla.tasks.refresh", "schedule": 5.0},
+    "ens-refresh": {"task": "leaderboard.ens.refresh_ens_names", "schedule": 600.0},
+    "reconcile-publishers": {
+        "task": "telemetry.access.tasks.reconcile_publishers",
+        "schedule": float(os.environ.get("NAAP_ACCESS_RECONCILE_S", "60")),
+    },
 }
 app.autodiscover_tasks()
+app.conf.include = ["leaderboard.ens", "telemetry.access.tasks"]  # tasks outside the apps' tasks modules
 
 
 def _apply_key_prefix() -> None:
@@ -46,5 +54,5 @@ def _apply_key_prefix() -> None:
         app.conf.result_backend_transport_options = {"global_keyprefix": prefix}
 
 
-app.on_configure.connect(lambda **_: _apply_key_prefix())
+app.on_configure.connect(lambda **_: _apply_key_prefix(), weak=False)  # a weak ref would drop the lambda
 app.set_default()

@@ -63,7 +63,7 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def database_from_url(url: str) -> dict[str, object]:
+def database_from_url(url: str, pool_size: int = 0) -> dict[str, object]:
     """Turn ``postgres://user:pass@host:port/name?host=/socket/dir`` into a Django DATABASES entry."""
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql"}:
@@ -71,13 +71,20 @@ def database_from_url(url: str) -> dict[str, object]:
     query = parse_qs(parsed.query)
     host = query.get("host", [parsed.hostname or "127.0.0.1"])[0]
     name = unquote(parsed.path.lstrip("/")) or "naap"
-    return {
+    entry: dict[str, object] = {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": name,
         "USER": unquote(parsed.username or "postgres"),
         "PASSWORD": unquote(parsed.password or ""),
         "HOST": host,
         "PORT": str(parsed.port or 5432),
-        "CONN_MAX_AGE": 60,
-        "CONN_HEALTH_CHECKS": True,
+        "CONN_MAX_AGE": 0,
     }
+    if pool_size > 0:
+        # One bounded psycopg pool per process: ASGI runs sync views on several threads, and persistent
+        # per-thread connections would otherwise pile up until PostgreSQL refuses new clients.
+        entry["OPTIONS"] = {"pool": {"min_size": 1, "max_size": pool_size, "timeout": 10}}
+    else:
+        entry["CONN_MAX_AGE"] = 60
+        entry["CONN_HEALTH_CHECKS"] = True
+    return entry

@@ -65,7 +65,9 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/naap")
-DATABASES = {"default": database_from_url(DATABASE_URL)}
+# Connections per process in the psycopg pool; 0 turns the pool off (persistent connections instead).
+NAAP_DB_POOL_SIZE = env_int("NAAP_DB_POOL_SIZE", 8, minimum=0)
+DATABASES = {"default": database_from_url(DATABASE_URL, NAAP_DB_POOL_SIZE)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -94,6 +96,8 @@ CACHES = {
         "KEY_PREFIX": env_str("NAAP_CACHE_KEY_PREFIX", "naap"),
     }
 }
+if CHANNEL_LAYER_BACKEND == "memory":  # running without Redis (`make demo` says so): a per-process cache
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Ingest
 NAAP_MAX_EVENT_BYTES = env_int("NAAP_MAX_EVENT_BYTES", 64 * 1024, minimum=1024)
@@ -105,11 +109,21 @@ NAAP_PARTITION_DAYS_AHEAD = env_int("NAAP_PARTITION_DAYS_AHEAD", 3, minimum=1)
 # 0 keeps the raw log forever (the default: it is the source of truth anyone can replay).
 NAAP_RAW_RETENTION_DAYS = env_int("NAAP_RAW_RETENTION_DAYS", 0, minimum=0)
 
+# Source adapters: how batches are cut and where they run (auto: Celery when the broker answers)
+NAAP_SOURCE_MODE = env_choice("NAAP_SOURCE_MODE", "auto", ("auto", "celery", "inprocess"))
+NAAP_SOURCE_MAX_DELAY_MS = env_int("NAAP_SOURCE_MAX_DELAY_MS", 1000, minimum=1)
+NAAP_SOURCE_MAX_IN_FLIGHT = env_int("NAAP_SOURCE_MAX_IN_FLIGHT", 4, minimum=1)
+NAAP_SOURCE_RESULT_TIMEOUT_S = env_int("NAAP_SOURCE_RESULT_TIMEOUT_S", 120, minimum=1)
+
 # Streamr node (WebSocket plugin) and MQTT plugin
 NAAP_STREAMR_WS_URL = env_str("NAAP_STREAMR_WS_URL", "ws://127.0.0.1:7170")
 NAAP_STREAMR_API_KEY = env_str("NAAP_STREAMR_API_KEY", "")
 NAAP_STREAMR_STREAMS = env_list("NAAP_STREAMR_STREAMS", [])
+NAAP_STREAMR_PARTITIONS = [int(p) for p in env_list("NAAP_STREAMR_PARTITIONS", [])]
+# "auto" recognises {content, metadata} messages; "true"/"false" as the node's payloadMetadata
+NAAP_STREAMR_PAYLOAD_METADATA = env_choice("NAAP_STREAMR_PAYLOAD_METADATA", "auto", ("auto", "true", "false"))
 NAAP_MQTT_URL = env_str("NAAP_MQTT_URL", "mqtt://127.0.0.1:1883")
+NAAP_MQTT_CLIENT_ID = env_str("NAAP_MQTT_CLIENT_ID", "naap-analytics")
 NAAP_KAFKA_BOOTSTRAP = env_str("NAAP_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 NAAP_KAFKA_TOPICS = env_list("NAAP_KAFKA_TOPICS", ["livepeer-events"])
 NAAP_KAFKA_GROUP = env_str("NAAP_KAFKA_GROUP", "naap-analytics")
@@ -126,6 +140,19 @@ NAAP_API_CACHE_NAMESPACE = env_str("NAAP_API_CACHE_NAMESPACE", "api")
 # Embeds and ENS
 NAAP_EMBED_FRAME_ANCESTORS = env_list("NAAP_EMBED_FRAME_ANCESTORS", ["https://explorer.livepeer.org"])
 NAAP_ETH_RPC_URL = env_str("NAAP_ETH_RPC_URL", "")
+
+# Publisher access control (telemetry.access): delegations, reconcile, ingest enforcement
+NAAP_PUBLISHER_ENFORCEMENT = env_choice("NAAP_PUBLISHER_ENFORCEMENT", "off", ("off", "report", "enforce"))
+NAAP_ACCESS_CACHE_S = env_int("NAAP_ACCESS_CACHE_S", 5, minimum=0)  # authorised set cached per process
+NAAP_ACCESS_CHAIN_ID = env_int("NAAP_ACCESS_CHAIN_ID", 42161, minimum=1)  # EIP-712 domain chainId
+NAAP_ACCESS_ACTIVE_WINDOW_H = env_int("NAAP_ACCESS_ACTIVE_WINDOW_H", 24, minimum=1)
+NAAP_ACCESS_MAX_DELEGATION_DAYS = env_int("NAAP_ACCESS_MAX_DELEGATION_DAYS", 366, minimum=1)
+NAAP_ACCESS_RECONCILE_S = env_int("NAAP_ACCESS_RECONCILE_S", 60, minimum=5)
+NAAP_ACCESS_BACKEND = env_choice("NAAP_ACCESS_BACKEND", "database", ("database", "streamr"))
+NAAP_STREAMR_RPC_URL = env_str("NAAP_STREAMR_RPC_URL", "")  # Polygon JSON-RPC for the StreamRegistry
+NAAP_STREAMR_REGISTRY_ADDRESS = env_str("NAAP_STREAMR_REGISTRY_ADDRESS", "")
+NAAP_STREAMR_STREAM_ID = env_str("NAAP_STREAMR_STREAM_ID", "")  # e.g. <owner>/naap/telemetry
+NAAP_STREAMR_PRIVATE_KEY = env_str("NAAP_STREAMR_PRIVATE_KEY", "")  # key with grant rights on the stream
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"

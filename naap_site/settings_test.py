@@ -13,6 +13,7 @@ _pid = os.getpid()
 # One test database per pytest process, so that several runs on one machine never collide.
 DATABASES["default"]["TEST"] = {"NAME": f"test_naap_{_pid}"}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"].pop("OPTIONS", None)  # no pool: test transactions wrap single connections
 TEST_REDIS_URL = os.environ.get("NAAP_TEST_REDIS_URL", REDIS_URL.rsplit("/", 1)[0] + "/15")
 CELERY_BROKER_URL = TEST_REDIS_URL
 CELERY_RESULT_BACKEND = TEST_REDIS_URL

@@ -209,3 +209,153 @@ def drop_partitions_before(table: str, cutoff: datetime) -> list[str]:
                 dropped.append(relname)
     forget_partitions()
     return dropped
+
+
+# --- Rollups ----------------------------------------------------------------------------------------------
+# One SELECT defines each rollup. A base rollup (no parent) is a table filled from derived rows by
+# delete+insert over the buckets of a time range, in both modes (a hypertable on TimescaleDB). A derived
+# rollup merges its parent: on TimescaleDB a hierarchical continuous aggregate with a refresh policy, on plain
+# PostgreSQL a table refreshed the same delete+insert way. Templates use {bucket}, {source} and {where}.
+
+_BUCKET_ORIGIN = "2000-01-01 00:00:00+00"
+
+
+@dataclass(frozen=True)
+class Rollup:
+    name: str
+    columns: tuple[tuple[str, str], ...]  # value columns (name, SQL type)
+    keys: tuple[str, ...]  # dimension columns (text)
+    width: str  # bucket width as an SQL interval, e.g. "5 minutes"
+    select: str  # the defining SELECT
+    parent: str | None = None
+    policy_start: str = "3 days"  # TimescaleDB refresh window (late data within it is picked up)
+    policy_schedule: str = "1 minute"
+
+    def column_names(self) -> list[str]:
+        return ["bucket", *self.keys, *(n for n, _ in self.columns)]
+
+
+def rollup_bucket(width: str, mode: str) -> sql.Composable:
+    if mode == "timescale":
+        return sql.SQL("time_bucket(INTERVAL {}, bucket)").format(sql.Literal(width))
+    return sql.SQL("date_bin(INTERVAL {}, bucket, TIMESTAMPTZ {})").format(
+        sql.Literal(width), sql.Literal(_BUCKET_ORIGIN)
+    )
+
+
+def rollup_select(rollup: Rollup, mode: str, *, ranged: bool) -> sql.Composable:
+    """The defining SELECT; ``ranged`` adds the parameters %(start)s/%(end)s on the parent's buckets."""
+    if rollup.parent is None:
+        return sql.SQL(rollup.select)
+    where = sql.SQL("WHERE bucket >= %(start)s AND bucket < %(end)s") if ranged else sql.SQL("")
+    return sql.SQL(rollup.select).format(
+        bucket=rollup_bucket(rollup.width, mode), source=sql.Identifier(rollup.parent), where=where
+    )
+
+
+def rollup_create_statements(rollup: Rollup, mode: str) -> list[sql.Composable]:
+    name = sql.Identifier(rollup.name)
+    keys = sql.SQL(", ").join(sql.Identifier(k) for k in rollup.keys)
+    if mode == "timescale" and rollup.parent is not None:
+        return [
+            sql.SQL(
+                "CREATE MATERIALIZED VIEW {} WITH (timescaledb.continuous, timescaledb.materialized_only = true)"
+                " AS {} WITH NO DATA"
+            ).format(name, rollup_select(rollup, mode, ranged=False)),
+            sql.SQL(
+                "SELECT add_continuous_aggregate_policy({}, start_offset => INTERVAL {}, "
+                "end_offset => INTERVAL {}, schedule_interval => INTERVAL {})"
+            ).format(
+                sql.Literal(rollup.name),
+                sql.Literal(rollup.policy_start),
+                sql.Literal(rollup.width),
+                sql.Literal(rollup.policy_schedule),
+            ),
+            sql.SQL("CREATE INDEX {} ON {} ({}, bucket)").format(
+                sql.Identifier(f"{rollup.name}_keys_idx"), name, keys
+            ),
+        ]
+    cols = sql.SQL(", ").join(
+        [
+            sql.SQL("bucket timestamptz NOT NULL"),
+            *(sql.SQL("{} text NOT NULL").format(sql.Identifier(k)) for k in rollup.keys),
+            *(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in rollup.columns),
+        ]
+    )
+    statements: list[sql.Composable] = [
+        sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({}, bucket))").format(name, cols, keys),
+        sql.SQL("CREATE INDEX {} ON {} (bucket)").format(sql.Identifier(f"{rollup.name}_bucket_idx"), name),
+    ]
+    if mode == "timescale":
+        statements.append(
+            sql.SQL(
+                "SELECT create_hypertable({}, 'bucket', chunk_time_interval => INTERVAL '7 days')"
+            ).format(sql.Literal(rollup.name))
+        )
+    return statements
+
+
+def rollup_drop_statement(rollup: Rollup, mode: str) -> sql.Composable:
+    kind = "MATERIALIZED VIEW" if mode == "timescale" and rollup.parent is not None else "TABLE"
+    return sql.SQL("DROP {} IF EXISTS {} CASCADE").format(sql.SQL(kind), sql.Identifier(rollup.name))
+
+
+def is_continuous_aggregate(rollup: Rollup, mode: str) -> bool:
+    return mode == "timescale" and rollup.parent is not None
+
+
+def refresh_rollup(cursor: Any, rollup: Rollup, start: datetime, end: datetime, mode: str) -> None:
+    """Recompute the buckets in [start, end) (aligned by the caller). Idempotent.
+
+    Continuous aggregates are refreshed by TimescaleDB (the caller must not be inside a transaction);
+    tables by delete+insert inside the caller's transaction.
+    """
+    if is_continuous_aggregate(rollup, mode):
+        cursor.execute(
+            sql.SQL("CALL refresh_continuous_aggregate({}, %s, %s)").format(sql.Literal(rollup.name)),
+            [start, end],
+        )
+        return
+    name = sql.Identifier(rollup.name)
+    cursor.execute(sql.SQL("DELETE FROM {} WHERE bucket >= %s AND bucket < %s").format(name), [start, end])
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in rollup.column_names())
+    cursor.execute(
+        sql.SQL("INSERT INTO {} ({}) {}").format(name, columns, rollup_select(rollup, mode, ranged=True)),
+        {"start": start, "end": end},
+    )
+
+
+class CreateRollups(Operation):
+    """Create rollups in the form the database supports (see :func:`rollup_create_statements`)."""
+
+    reversible = True
+    reduces_to_sql = False
+
+    def __init__(self, rollups: tuple[Rollup, ...]) -> None:
+        self.rollups = rollups
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        return None
+
+    def database_forwards(
+        self, app_label: str, schema_editor: BaseDatabaseSchemaEditor, from_state: Any, to_state: Any
+    ) -> None:
+        with schema_editor.connection.cursor() as cursor:
+            mode = _choose_mode(cursor)
+            for rollup in self.rollups:
+                for statement in rollup_create_statements(rollup, mode):
+                    cursor.execute(statement)
+
+    def database_backwards(
+        self, app_label: str, schema_editor: BaseDatabaseSchemaEditor, from_state: Any, to_state: Any
+    ) -> None:
+        with schema_editor.connection.cursor() as cursor:
+            mode = _choose_mode(cursor)
+            for rollup in reversed(self.rollups):
+                cursor.execute(rollup_drop_statement(rollup, mode))
+
+    def describe(self) -> str:
+        return "Create rollups " + ", ".join(r.name for r in self.rollups)
+
+    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
+        return (self.__class__.__name__, [self.rollups], {})

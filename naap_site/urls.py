@@ -18,5 +18,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("v1/", api.urls),
     path("healthz", healthz),
     path("admin/", admin.site.urls),
+    path("", include("leaderboard.signin_urls")),
     path("", include("leaderboard.urls")),
 ]

@@ -14,13 +14,15 @@ One middleware, :class:`PublicReadMiddleware`, wraps every request whose path st
 4. **Validators**: every ``200`` gets a strong ``ETag`` (a hash of the body) and ``Cache-Control:
    public, max-age=N``; a request whose ``If-None-Match`` matches gets ``304`` with no body.
 
-Views choose their freshness with :func:`set_max_age` (a response attribute this middleware reads).
+Views choose their freshness with :func:`set_max_age` (a ``Cache-Control`` header this middleware reads;
+ninja copies headers set on a handler's temporal ``response`` onto the final one).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
-MAX_AGE_ATTR = "naap_max_age"
+_MAX_AGE = re.compile(r"max-age=(\d+)")
 ALLOWED_METHODS = "GET, HEAD, OPTIONS"
 ALLOWED_HEADERS = "If-None-Match, Content-Type"
 EXPOSED_HEADERS = "ETag, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, Link"
@@ -37,7 +39,12 @@ EXPOSED_HEADERS = "ETag, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, 
 
 def set_max_age(response: HttpResponseBase, seconds: int) -> None:
     """Ask the middleware to send ``Cache-Control: public, max-age=<seconds>`` for this response."""
-    setattr(response, MAX_AGE_ATTR, max(0, int(seconds)))
+    response["Cache-Control"] = f"public, max-age={max(0, int(seconds))}"
+
+
+def _max_age_of(response: HttpResponseBase) -> int:
+    found = _MAX_AGE.search(response.get("Cache-Control", ""))
+    return int(found.group(1)) if found else int(settings.NAAP_API_DEFAULT_MAX_AGE_S)
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -158,11 +165,11 @@ class PublicReadMiddleware:
                 content, content_type, etag, cache_control = hit
                 if _etag_matches(request.headers.get("If-None-Match", ""), etag):
                     return _not_modified(etag, cache_control)
-                response = HttpResponse(content, content_type=content_type)
-                response["ETag"] = etag
-                response["Cache-Control"] = cache_control
-                response["X-Cache"] = "hit"
-                return response
+                served = HttpResponse(content, content_type=content_type)
+                served["ETag"] = etag
+                served["Cache-Control"] = cache_control
+                served["X-Cache"] = "hit"
+                return served
 
         response = self.get_response(request)
         if response.status_code != 200 or request.method not in {"GET", "HEAD"}:
@@ -171,7 +178,7 @@ class PublicReadMiddleware:
             return response
         if not isinstance(response, HttpResponse):  # streaming responses keep their own headers
             return response
-        max_age = int(getattr(response, MAX_AGE_ATTR, settings.NAAP_API_DEFAULT_MAX_AGE_S))
+        max_age = _max_age_of(response)
         cache_control = f"public, max-age={max_age}"
         etag = etag_for(response.content)
         response["ETag"] = etag

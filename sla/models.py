@@ -23,6 +23,8 @@ class Session(models.Model):
     runner_out_at = models.DateTimeField(null=True)
     first_frame_at = models.DateTimeField(null=True)
     closed_at = models.DateTimeField(null=True)
+    first_output_at = models.DateTimeField(null=True)  # first output of any segment
+    last_output_at = models.DateTimeField(null=True)
     ended_at = models.DateTimeField(null=True)  # close time by any cause (trace, error or last event)
     first_event_at = models.DateTimeField(null=True)
     last_event_at = models.DateTimeField(null=True)
@@ -75,10 +77,12 @@ class Segment(models.Model):
     first_output_at = models.DateTimeField(null=True)
     last_output_at = models.DateTimeField(null=True)
     started = models.BooleanField(default=False)
+    ended = models.BooleanField(default=False)  # swapped away, or its session closed
     ended_cleanly = models.BooleanField(default=False)
     swapped_away = models.BooleanField(default=False)
     swap_reason = models.CharField(max_length=24, blank=True, default="")
     error_class = models.CharField(max_length=16, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
     fps_samples = models.IntegerField(default=0)
     fps_sum = models.FloatField(default=0.0)
     restart_count = models.IntegerField(default=0)
@@ -164,3 +168,6 @@ class DirtyRange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} [{self.start.isoformat()}, {self.end.isoformat()})"
+
+
+from sla.scoring_models import Score, ScoringConfig  # noqa: E402,F401

@@ -59,3 +59,6 @@ class RejectedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reason} from {self.publisher or self.source} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+from telemetry.access_models import *  # noqa: E402,F401,F403

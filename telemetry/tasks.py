@@ -25,3 +25,12 @@ def ingest_batch(
     received = datetime.fromtimestamp(received_ms / 1000, tz=UTC) if received_ms else None
     result = ingest_messages([Message.from_json(m) for m in messages], source=source, received_at=received)
     return result.as_dict()
+
+
+@shared_task(name="telemetry.tasks.maintain_storage")
+def maintain_storage_task() -> dict[str, Any]:
+    """Partitions ahead and retention (the beat schedule in ``naap_site/celery.py`` runs it hourly)."""
+    from telemetry.storage import maintain_storage
+
+    report = maintain_storage()
+    return {"mode": report.mode, "created_days": report.created_days, "dropped": report.dropped}

@@ -10,6 +10,7 @@ TOO_LARGE = "too_large"
 UNKNOWN_PUBLISHER = "unknown_publisher"
 UNAUTHORIZED_PUBLISHER = "unauthorized_publisher"
 BAD_VALUE = "bad_value"
+UNREADABLE_BODY = "unreadable_body"  # a whole HTTP body: bad gzip, not UTF-8, empty, unknown encoding
 
 ALL = (
     MALFORMED_JSON,
@@ -22,4 +23,5 @@ ALL = (
     UNKNOWN_PUBLISHER,
     UNAUTHORIZED_PUBLISHER,
     BAD_VALUE,
+    UNREADABLE_BODY,
 )

@@ -101,3 +101,53 @@ def parse_amount(value: object, field: str, unit: str | None = None) -> Decimal:
     if not amount.is_finite():
         raise Rejection(reasons.BAD_VALUE, f"{field} is not finite")
     return amount
+
+
+MAX_NESTING = 64
+_NESTING_SCAN_FROM = 2 * MAX_NESTING  # fewer brackets than this cannot nest deeper than MAX_NESTING
+
+
+def check_json_shape(raw: bytes, value: object) -> Rejection | None:
+    """What JSON allows but PostgreSQL (or the encoder) refuses: NUL characters and very deep nesting.
+
+    Cheap on the hot path: two byte scans of the raw text, and a walk of the value only when those
+    scans cannot rule the problem out.
+    """
+    if b"\\u0000" in raw and _has_nul(value):
+        return Rejection(reasons.BAD_VALUE, "strings must not contain NUL (\\u0000)")
+    if raw.count(b"[") + raw.count(b"{") >= _NESTING_SCAN_FROM and _depth(value) > MAX_NESTING:
+        return Rejection(reasons.BAD_VALUE, f"JSON is nested deeper than {MAX_NESTING} levels")
+    return None
+
+
+def _has_nul(value: object) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _depth(value: object) -> int:
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_NESTING:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest

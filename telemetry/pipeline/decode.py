@@ -12,6 +12,7 @@ import msgspec
 
 from telemetry.contracts import reasons
 from telemetry.contracts.errors import Rejection
+from telemetry.contracts.values import check_json_shape
 
 # network_capabilities and discovery_results list every orchestrator: they may exceed the normal limit.
 LARGE_EVENT_TYPES = frozenset({"network_capabilities", "discovery_results"})
@@ -30,9 +31,9 @@ class Piece:
 
 def _size_check(raw: bytes, value: object, max_bytes: int) -> Rejection | None:
     if len(raw) <= max_bytes:
-        return None
+        return check_json_shape(raw, value)
     if isinstance(value, dict) and value.get("type") in LARGE_EVENT_TYPES and len(raw) <= LARGE_EVENT_BYTES:
-        return None
+        return check_json_shape(raw, value)
     return Rejection(reasons.TOO_LARGE, f"event is {len(raw)} bytes, the limit is {max_bytes}")
 
 
@@ -41,7 +42,7 @@ def _one(raw: bytes, max_bytes: int) -> Piece:
         return Piece(raw, error=Rejection(reasons.TOO_LARGE, f"event is {len(raw)} bytes"))
     try:
         value = _decoder.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         return Piece(raw, error=Rejection(reasons.MALFORMED_JSON, str(exc)[:200]))
     error = _size_check(raw, value, max_bytes)
     return Piece(raw, value=value, error=error)
@@ -54,7 +55,7 @@ def split_body(body: bytes, max_bytes: int) -> list[Piece]:
     if stripped[:1] == b"[":
         try:
             values = _decoder.decode(stripped)
-        except (msgspec.DecodeError, UnicodeDecodeError):
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             values = None
         if isinstance(values, list):
             pieces = []

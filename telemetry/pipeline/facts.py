@@ -370,15 +370,31 @@ def _capabilities(event: Event, received: datetime) -> Facts:
             for key, gpu in gpus.items() or [("", {})]:
                 info = _dict(gpu)
                 gpu_id = _str(info.get("id")) or _str(key)
-                rows.append((pipeline, model, gpu_id, _str(info.get("name")), capacity if slots is None else slots))
+                rows.append(
+                    (pipeline, model, gpu_id, _str(info.get("name")), capacity if slots is None else slots)
+                )
         if not rows:
             rows.append(("", "", "", "", capacity))
         for pipeline, model, gpu_id, gpu_type, slots in rows:
             facts.append(
                 (
                     FACT_CAPABILITY,
-                    (*head, len(facts), "network_capabilities", address, local, url, pipeline, model, gpu_id,
-                     gpu_type, "", slots, version, None),
+                    (
+                        *head,
+                        len(facts),
+                        "network_capabilities",
+                        address,
+                        local,
+                        url,
+                        pipeline,
+                        model,
+                        gpu_id,
+                        gpu_type,
+                        "",
+                        slots,
+                        version,
+                        None,
+                    ),
                 )
             )
     return facts
@@ -388,20 +404,41 @@ def _discovery(event: Event, received: datetime) -> Facts:
     facts: Facts = []
     head = (event.event_time, event.dedup_key, received)
     for entry in _items(event):
-        row = (*head, len(facts), "discovery_results", _address(entry.get("address")), "",
-               _str(entry.get("url")), "", "", "", "", "", None, "", _float(entry.get("latency_ms")))
+        row = (
+            *head,
+            len(facts),
+            "discovery_results",
+            _address(entry.get("address")),
+            "",
+            _str(entry.get("url")),
+            "",
+            "",
+            "",
+            "",
+            "",
+            None,
+            "",
+            _float(entry.get("latency_ms")),
+        )
         facts.append((FACT_CAPABILITY, row))
     return facts
 
 
 def _gpus_of(payload: dict[str, Any]) -> list[tuple[str, str]]:
     """GPUs named by an ``orch.health`` payload: ``gpus: [{id, name|type}]``, ``gpu: {...}`` or flat keys."""
-    found: list[tuple[str, str]] = []
     gpus = payload.get("gpus")
-    candidates = gpus if isinstance(gpus, list) else [payload.get("gpu")] if isinstance(payload.get("gpu"), dict) else []
-    for gpu in candidates:
-        if isinstance(gpu, dict):
-            found.append((_str(gpu.get("id")), _str(gpu.get("name", gpu.get("type")))))
+    candidates = (
+        gpus
+        if isinstance(gpus, list)
+        else [payload.get("gpu")]
+        if isinstance(payload.get("gpu"), dict)
+        else []
+    )
+    found = [
+        (_str(gpu.get("id")), _str(gpu.get("name", gpu.get("type"))))
+        for gpu in candidates
+        if isinstance(gpu, dict)
+    ]
     if not found and (payload.get("gpu_id") is not None or payload.get("gpu_type") is not None):
         found.append((_str(payload.get("gpu_id")), _str(payload.get("gpu_type"))))
     return found or [("", "")]
@@ -411,14 +448,30 @@ def _orch_health(event: Event, received: datetime) -> Facts:
     payload = event.body
     publisher = _dict(event.original.get("publisher"))
     # The publisher's key is the orchestrator's signing address only when the orchestrator sent the event.
-    signer = _address(publisher.get("eth_address")) if event.original.get("source_type") == "orchestrator" else ""
+    signer = (
+        _address(publisher.get("eth_address")) if event.original.get("source_type") == "orchestrator" else ""
+    )
     capacity = _int(payload.get("capacity", payload.get("capacity_estimate")), _INT32)
     facts: Facts = []
     for gpu_id, gpu_type in _gpus_of(payload):
-        row = (event.event_time, event.dedup_key, received, len(facts), "naap", event.orchestrator,
-               signer, _str(payload.get("orchestrator_url")),
-               _str(payload.get("pipeline"), 128), event.pipeline, gpu_id, gpu_type, event.region, capacity,
-               _str(publisher.get("version"), 64), None)
+        row = (
+            event.event_time,
+            event.dedup_key,
+            received,
+            len(facts),
+            "naap",
+            event.orchestrator,
+            signer,
+            _str(payload.get("orchestrator_url")),
+            _str(payload.get("pipeline"), 128),
+            event.pipeline,
+            gpu_id,
+            gpu_type,
+            event.region,
+            capacity,
+            _str(publisher.get("version"), 64),
+            None,
+        )
         facts.append((FACT_CAPABILITY, row))
     return facts
 

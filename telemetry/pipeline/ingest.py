@@ -19,6 +19,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from naap_site.timeseries import ensure_partitions
+from telemetry.access.enforcement import PublisherGuard, publisher_guard
 from telemetry.contracts import Event, Rejection, normalise
 from telemetry.contracts import reasons as R
 from telemetry.models import RejectedEvent
@@ -99,8 +100,12 @@ def _pieces(message: Message, max_bytes: int) -> list[Piece]:
     return split_body(body, max_bytes)
 
 
-def prepare(messages: Sequence[Message], now: datetime) -> tuple[list[Event], list[_Refused], int]:
-    """Pure part of the pipeline: returns unique events, refusals and the in-batch duplicate count."""
+def prepare(
+    messages: Sequence[Message], now: datetime, guard: PublisherGuard | None = None
+) -> tuple[list[Event], list[_Refused], int]:
+    """Pure part of the pipeline: returns unique events, refusals and the in-batch duplicate count.
+
+    With a ``guard`` (publisher enforcement on), each event is checked against the authorised set."""
     max_bytes = settings.NAAP_MAX_EVENT_BYTES
     max_future = timedelta(seconds=settings.NAAP_MAX_FUTURE_SKEW_S)
     events: dict[bytes, Event] = {}
@@ -108,6 +113,7 @@ def prepare(messages: Sequence[Message], now: datetime) -> tuple[list[Event], li
     duplicates = 0
     for message in messages:
         publisher = _publisher_of(message)
+        identity = guard.allowed.identity(publisher) if guard is not None and publisher else ""
         for piece in _pieces(message, max_bytes):
             if piece.error is not None:
                 refused.append(_Refused(piece.raw, publisher, piece.error, _type_of(piece.value)))
@@ -117,6 +123,11 @@ def prepare(messages: Sequence[Message], now: datetime) -> tuple[list[Event], li
             except Rejection as rejection:
                 refused.append(_Refused(piece.raw, publisher, rejection, _type_of(piece.value)))
                 continue
+            if guard is not None and publisher:
+                unauthorised = guard.check(publisher, identity, event)
+                if unauthorised is not None:
+                    refused.append(_Refused(piece.raw, publisher, unauthorised, event.event_type))
+                    continue
             if message.metadata:
                 event.original = {**event.original, "_streamr": message.metadata}
             if event.dedup_key in events:
@@ -140,7 +151,8 @@ def ingest_messages(
     gc_was_enabled = gc.isenabled()
     gc.disable()  # a batch allocates many short-lived objects and no cycles
     try:
-        events, refused, duplicates = prepare(messages, received)
+        guard = publisher_guard(received)
+        events, refused, duplicates = prepare(messages, received, guard)
         result = IngestResult(duplicates=duplicates)
         with transaction.atomic():
             inserted = write_raw(events, source, received) if events else []
@@ -148,6 +160,8 @@ def ingest_messages(
                 write_facts(inserted, received)
             if refused:
                 write_rejected(refused, source, received)
+            if guard is not None:
+                guard.record_reports(inserted, source)
         result.accepted = len(inserted)
         result.duplicates += len(events) - len(inserted)
         result.rejected = len(refused)
@@ -203,13 +217,14 @@ def write_raw(events: list[Event], source: str, received: datetime) -> list[Even
     return [e for e in events if e.dedup_key in new_keys]
 
 
-def write_facts(events: list[Event], received: datetime) -> None:
+def write_facts(events: list[Event], received: datetime) -> dict[str, int]:
+    """COPY the facts of ``events`` into the fact tables; returns the rows written per table name."""
     rows: dict[TimeTable, list[tuple[Any, ...]]] = {}
     for event in events:
         for table, row in extract_facts(event, received):
             rows.setdefault(table, []).append(row)
     if not rows:
-        return
+        return {}
     with connection.cursor() as django_cursor:
         cursor = django_cursor.cursor
         for table, table_rows in rows.items():
@@ -220,6 +235,7 @@ def write_facts(events: list[Event], received: datetime) -> None:
             ) as copy:
                 for row in table_rows:
                     copy.write_row(row)
+    return {table.name: len(table_rows) for table, table_rows in rows.items()}
 
 
 def write_rejected(refused: list[_Refused], source: str, received: datetime) -> None:

@@ -168,9 +168,7 @@ class Dispatcher(Generic[T]):
         now = self.clock()
         while self._buffer and len(self._in_flight) < self.max_in_flight:
             due = (
-                force
-                or len(self._buffer) >= self.batch_size
-                or now - self._buffer[0].at >= self.max_delay_s
+                force or len(self._buffer) >= self.batch_size or now - self._buffer[0].at >= self.max_delay_s
             )
             if not due:
                 return

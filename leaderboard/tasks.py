@@ -1,0 +1,128 @@
+"""Live broadcasts (Celery queue "broadcast"): after a rollup refresh or a score run, send each subscribed
+stream the numbers that changed since the last broadcast — small numeric deltas, never HTML or figures.
+
+The rollups/scoring code calls ``broadcast_after_refresh()`` after its transaction commits
+(``transaction.on_commit(broadcast_after_refresh)``); that enqueues one ``broadcast_live`` task.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import redis
+from asgiref.sync import async_to_sync
+from celery import shared_task
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from leaderboard.consumers import StreamNameError, group_for, parse_stream
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTION_TTL_S = 600  # clients ping every 60 s; a stream nobody pinged for 10 minutes is dropped
+SNAPSHOT_TTL_S = 3600
+
+Number = float | int | None
+Snapshot = dict[str, dict[str, Number]]
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+
+
+def _key(name: str) -> str:
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "naap")
+    return f"{prefix}:live:{name}"
+
+
+def register_streams(streams: list[str]) -> None:
+    """Remember that someone listens to these streams (a sorted set scored by expiry time)."""
+    if streams:
+        expiry = time.time() + SUBSCRIPTION_TTL_S
+        _redis().zadd(_key("streams"), dict.fromkeys(streams, expiry))
+
+
+def active_streams() -> list[str]:
+    client = _redis()
+    client.zremrangebyscore(_key("streams"), "-inf", time.time())
+    return sorted(m.decode() for m in client.zrange(_key("streams"), 0, -1))
+
+
+def diff(previous: Snapshot | None, current: Snapshot) -> dict[str, Any]:
+    """Rows whose numbers changed (only the changed fields) and rows that disappeared."""
+    previous = previous or {}
+    changed: dict[str, dict[str, Number]] = {}
+    for row, fields in current.items():
+        before = previous.get(row, {})
+        delta = {k: v for k, v in fields.items() if k not in before or before[k] != v}
+        if delta:
+            changed[row] = delta
+    removed = sorted(row for row in previous if row not in current)
+    out: dict[str, Any] = {}
+    if changed:
+        out["rows"] = changed
+    if removed:
+        out["removed"] = removed
+    return out
+
+
+def broadcast_stream(stream: str) -> dict[str, Any] | None:
+    """Compute one stream's snapshot, send its delta to the stream's group; returns the delta sent."""
+    from leaderboard.views import live_snapshot
+
+    kind, parts = parse_stream(stream)
+    current = live_snapshot(kind, parts)
+    client = _redis()
+    key = _key(f"snapshot:{stream}")
+    raw = client.get(key)
+    previous = json.loads(raw) if raw else None
+    delta = diff(previous, current)
+    client.set(key, json.dumps(current), ex=SNAPSHOT_TTL_S)
+    if not delta:
+        return None
+    seq = int(client.incr(_key(f"seq:{stream}")))
+    layer = get_channel_layer()
+    if layer is None:
+        return None
+    message = {
+        "type": "live.delta",
+        "stream": stream,
+        "seq": seq,
+        "sent_at": int(time.time() * 1000),
+        "data": delta,
+    }
+    async_to_sync(layer.group_send)(group_for(stream), message)
+    return delta
+
+
+def broadcast_all() -> int:
+    """Broadcast every active stream; returns how many streams received a delta."""
+    sent = 0
+    for stream in active_streams():
+        try:
+            if broadcast_stream(stream) is not None:
+                sent += 1
+        except StreamNameError:
+            _redis().zrem(_key("streams"), stream)
+        except Exception:
+            log.exception("live broadcast of %s failed", stream)
+    return sent
+
+
+@shared_task(name="leaderboard.tasks.broadcast_live", ignore_result=True)
+def broadcast_live() -> int:
+    return broadcast_all()
+
+
+def broadcast_after_refresh() -> None:
+    """Call after a rollup refresh or a score run has committed (``transaction.on_commit``).
+
+    Runs the broadcast inline when Celery is eager (tests), else enqueues it on the "broadcast" queue.
+    """
+    try:
+        broadcast_live.delay()
+    except Exception:  # a broker outage must never fail the refresh that triggered us
+        log.exception("could not enqueue the live broadcast")

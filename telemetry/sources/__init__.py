@@ -1,0 +1,1 @@
+"""Source adapters: transport consumers that feed the ingest pipeline through a Dispatcher."""

@@ -1,0 +1,205 @@
+"""Streamr node MQTT plugin consumer (paho-mqtt).
+
+The plugin (``PEERS.md``): the topic is the stream id, with ``?partition=N`` for another partition than 0;
+any username, the node's API key as the password; payloads are the same as over the WebSocket plugin.
+
+We subscribe with QoS 1 on a persistent session (``clean_session=False``, a stable client id) and send
+each PUBACK ourselves only after the message's batch committed, so a message that was read but not
+stored is delivered again after a crash or a reconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from telemetry.sources.dispatch import Dispatcher
+from telemetry.sources.streamr import GapTracker, decode_payload
+
+log = logging.getLogger(__name__)
+
+# (connection generation, packet id, qos): a packet id is only meaningful on the connection that got it
+AckToken = tuple[int, int, int]
+
+
+def stream_topic(stream_id: str, partition: int | None) -> str:
+    return stream_id if not partition else f"{stream_id}?partition={partition}"
+
+
+@dataclass(frozen=True)
+class MqttTarget:
+    host: str
+    port: int
+    username: str
+    password: str
+
+    @classmethod
+    def from_url(cls, url: str, api_key: str = "") -> MqttTarget:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "tcp"):
+            raise ValueError(f"unsupported MQTT URL scheme in {url!r}")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 1883,
+            username=unquote(parts.username or "naap"),
+            password=api_key or unquote(parts.password or ""),
+        )
+
+
+@dataclass
+class MqttConsumer:
+    dispatcher: Dispatcher[AckToken]
+    streams: list[str]
+    target: MqttTarget
+    client_id: str = "naap-analytics"
+    partitions: list[int] | None = None
+    payload_metadata: bool | None = None
+    keepalive_s: int = 30
+    reconnect_min_s: int = 1
+    reconnect_max_s: int = 30
+    gaps: GapTracker = field(default_factory=GapTracker)
+    connects: int = 0
+    acks_sent: int = 0
+    stale_acks: int = 0
+
+    def __post_init__(self) -> None:
+        self._inbox: queue.Queue[tuple[int, mqtt.MQTTMessage]] = queue.Queue()
+        self._generation = 0
+        self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        self._client.username_pw_set(self.target.username, self.target.password)
+        self._client.reconnect_delay_set(self.reconnect_min_s, self.reconnect_max_s)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+        self._started = False
+
+    @property
+    def topics(self) -> list[str]:
+        parts: list[int | None] = list(self.partitions) if self.partitions else [None]
+        return [stream_topic(s, p) for s in self.streams for p in parts]
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def subscribed(self) -> bool:
+        return self._subscribed.is_set()
+
+    # -- paho callbacks (network thread) -------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            log.error("mqtt: connection refused: %s", reason)
+            return
+        self._generation += 1
+        self.connects += 1
+        self._connected.set()
+        client.subscribe([(topic, 1) for topic in self.topics])
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            log.error("mqtt: subscription refused: %s", reasons)
+            return
+        self._subscribed.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self._connected.clear()
+        self._subscribed.clear()
+        log.warning("mqtt: disconnected (%s), paho reconnects with backoff", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._inbox.put((self._generation, message))
+
+    # -- driving --------------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self._started:
+            self._client.connect_async(self.target.host, self.target.port, keepalive=self.keepalive_s)
+            self._client.loop_start()
+            self._started = True
+
+    def step(self, timeout_s: float = 0.5) -> int:
+        """Take what arrived for up to ``timeout_s``, move batches along, PUBACK what committed."""
+        self.start()
+        read = 0
+        try:
+            item: tuple[int, mqtt.MQTTMessage] | None = self._inbox.get(timeout=timeout_s)
+        except queue.Empty:
+            item = None
+        while item is not None and not self.dispatcher.full:
+            generation, message = item
+            decoded = decode_payload(message.payload, self.payload_metadata)
+            self.gaps.observe(decoded.metadata)
+            self.dispatcher.add(decoded, (generation, message.mid, message.qos))
+            read += 1
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                item = None
+        if item is not None:  # backpressure: put it back in front is not possible; keep it for later
+            self._requeue(item)
+        self._ack(self.dispatcher.pump())
+        return read
+
+    def _requeue(self, item: tuple[int, mqtt.MQTTMessage]) -> None:
+        rest = [item]
+        while True:
+            try:
+                rest.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        for entry in rest:
+            self._inbox.put(entry)
+
+    def _ack(self, tokens: list[AckToken]) -> None:
+        for generation, mid, qos in tokens:
+            if qos == 0:
+                continue
+            if generation != self._generation or not self.connected:
+                self.stale_acks += 1  # the broker re-delivers it on this session; dedup absorbs it
+                continue
+            self._client.ack(mid, qos)
+            self.acks_sent += 1
+
+    def close(self, flush_timeout_s: float = 30.0) -> None:
+        """Commit what was read and acknowledge it, then disconnect (the session stays on the broker)."""
+        while True:
+            try:
+                generation, message = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            decoded = decode_payload(message.payload, self.payload_metadata)
+            self.dispatcher.add(decoded, (generation, message.mid, message.qos))
+        self._ack(self.dispatcher.flush(flush_timeout_s))
+        self.abort()
+
+    def abort(self) -> None:
+        """Disconnect without acknowledging anything more (what a crash looks like to the broker)."""
+        if self._started:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._started = False
+
+    def progress(self) -> dict[str, int]:
+        return {
+            **self.dispatcher.stats.as_dict(),
+            "connected": int(self.connected),
+            "connects": self.connects,
+            "acks_sent": self.acks_sent,
+            "gaps": self.gaps.total_gaps,
+        }

@@ -1,0 +1,1 @@
+"""Real local peers for the adapter tests (PEERS.md)."""

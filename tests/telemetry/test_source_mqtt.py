@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from telemetry.models import RejectedEvent
+from telemetry.sources.dispatch import Dispatcher
+from telemetry.sources.mqtt import AckToken, MqttConsumer, MqttTarget, stream_topic
+from tests.conftest import ANCHOR
+from tests.telemetry.conftest import raw_ids, status_event, wait_for
+
+TARGET = MqttTarget.from_url("mqtt://naap@127.0.0.1:1883", api_key="test-api-key")
+
+
+@pytest.fixture
+def stream_id() -> str:
+    return f"0xabcdef0123456789abcdef0123456789abcdef01/naap-test/{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def client_id() -> Iterator[str]:
+    cid = f"naap-test-{uuid.uuid4().hex[:12]}"
+    yield cid
+    # drop the persistent session this test left on Mosquitto
+    cleaner = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=cid, clean_session=True)
+    cleaner.connect("127.0.0.1", 1883)
+    cleaner.disconnect()
+
+
+def publisher() -> mqtt.Client:
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}"
+    )
+    client.connect("127.0.0.1", 1883)
+    client.loop_start()
+    return client
+
+
+def publish(client: mqtt.Client, topic: str, payload: str | bytes) -> None:
+    client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+
+def make_consumer(
+    stream_id: str, client_id: str, *, batch_size: int = 50, max_delay_s: float = 0.05, **kwargs: object
+) -> MqttConsumer:
+    dispatcher: Dispatcher[AckToken] = Dispatcher(
+        "mqtt", mode="inprocess", batch_size=batch_size, max_delay_s=max_delay_s, wall_clock=lambda: ANCHOR
+    )
+    return MqttConsumer(dispatcher, [stream_id], TARGET, client_id=client_id, **kwargs)  # type: ignore[arg-type]
+
+
+def run_until(consumer: MqttConsumer, condition: object, timeout_s: float = 30.0) -> None:
+    wait_for(lambda: (consumer.step(0.1), condition())[1], timeout_s, every_s=0)  # type: ignore[operator]
+
+
+def wrapped(content: dict[str, object], seq: int, ts: int = 7_000) -> str:
+    metadata = {"timestamp": ts, "sequenceNumber": seq, "publisherId": "0xAAAA", "msgChainId": "m1"}
+    return json.dumps({"content": content, "metadata": metadata})
+
+
+@pytest.mark.django_db
+def test_messages_on_the_stream_topic_reach_the_raw_log(stream_id: str, client_id: str) -> None:
+    consumer = make_consumer(stream_id, client_id)
+    pub = publisher()
+    try:
+        run_until(consumer, lambda: consumer.subscribed)
+        publish(pub, stream_id, wrapped(status_event("m0"), 0))
+        publish(pub, stream_id, wrapped(status_event("m1", 1), 2))  # sequence 1 never arrives
+        publish(pub, stream_id, json.dumps(status_event("bare", 2)))
+        run_until(consumer, lambda: consumer.dispatcher.stats.acked == 3)
+        assert raw_ids() == ["bare", "m0", "m1"]
+        assert consumer.acks_sent == 3
+        assert consumer.gaps.gaps == {("0xaaaa", "m1"): 1}
+    finally:
+        consumer.close(5)
+        pub.loop_stop()
+
+
+@pytest.mark.django_db
+def test_partitions_are_topics_with_a_partition_suffix(stream_id: str, client_id: str) -> None:
+    assert stream_topic(stream_id, 0) == stream_id
+    consumer = make_consumer(stream_id, client_id, partitions=[0, 3])
+    assert consumer.topics == [stream_id, f"{stream_id}?partition=3"]
+    pub = publisher()
+    try:
+        run_until(consumer, lambda: consumer.subscribed)
+        publish(pub, f"{stream_id}?partition=3", json.dumps(status_event("p3")))
+        publish(pub, f"{stream_id}?partition=1", json.dumps(status_event("p1")))
+        run_until(consumer, lambda: consumer.dispatcher.stats.acked == 1)
+        consumer.step(0.3)
+        assert raw_ids() == ["p3"]
+    finally:
+        consumer.close(5)
+        pub.loop_stop()
+
+
+@pytest.mark.django_db
+def test_messages_not_yet_committed_are_redelivered_after_a_crash(stream_id: str, client_id: str) -> None:
+    # a dispatcher that never cuts a batch: messages are read but never committed, so never acknowledged
+    crashing = make_consumer(stream_id, client_id, batch_size=1000, max_delay_s=3600)
+    pub = publisher()
+    try:
+        run_until(crashing, lambda: crashing.subscribed)
+        for i in range(4):
+            publish(pub, stream_id, json.dumps(status_event(f"c{i}", i)))
+        run_until(crashing, lambda: crashing.dispatcher.stats.received == 4)
+        assert (crashing.acks_sent, crashing.dispatcher.pending) == (0, 4)
+        crashing.abort()
+        assert raw_ids() == []
+
+        survivor = make_consumer(stream_id, client_id)
+        run_until(survivor, lambda: survivor.dispatcher.stats.acked == 4)
+        survivor.close(5)
+        assert raw_ids() == ["c0", "c1", "c2", "c3"]
+
+        # everything is acknowledged now: a third session gets nothing again
+        third = make_consumer(stream_id, client_id)
+        run_until(third, lambda: third.subscribed)
+        third.step(0.5)
+        assert third.dispatcher.stats.received == 0
+        third.close(5)
+    finally:
+        pub.loop_stop()
+
+
+@pytest.mark.django_db
+def test_garbage_payloads_are_rejected_with_a_reason_and_the_consumer_carries_on(
+    stream_id: str, client_id: str
+) -> None:
+    consumer = make_consumer(stream_id, client_id)
+    pub = publisher()
+    try:
+        run_until(consumer, lambda: consumer.subscribed)
+        publish(pub, stream_id, b"\xff\xfe\x00garbage")
+        publish(pub, stream_id, "42")
+        publish(pub, stream_id, json.dumps({"type": "ai_stream_status"}))
+        publish(pub, stream_id, json.dumps(status_event("fine")))
+        run_until(consumer, lambda: consumer.dispatcher.stats.acked == 4)
+        assert raw_ids() == ["fine"]
+        reasons = sorted(RejectedEvent.objects.filter(source="mqtt").values_list("reason", flat=True))
+        assert reasons == ["malformed_json", "missing_field", "not_an_object"]
+        assert consumer.connected
+    finally:
+        consumer.close(5)
+        pub.loop_stop()
