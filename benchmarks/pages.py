@@ -78,8 +78,19 @@ def _env(url: str) -> dict[str, str]:
 
 def _serve(url: str, port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [PY, "-m", "uvicorn", "naap_site.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
+        [
+            PY,
+            "-m",
+            "uvicorn",
+            "naap_site.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
         cwd=ROOT,
         env=_env(url),
     )
@@ -99,7 +110,9 @@ def _page_paths(rng: random.Random) -> list[str]:
         kind = rng.random()
         if kind < 0.45:
             wf = rng.choice(("all", WORKFLOW, "streamdiffusion-sdxl-faceid"))
-            paths.append(f"/?workflow={wf}&window={rng.choice(('1h', '24h'))}&sort={rng.choice(('rank', 'fps'))}")
+            paths.append(
+                f"/?workflow={wf}&window={rng.choice(('1h', '24h'))}&sort={rng.choice(('rank', 'fps'))}"
+            )
         elif kind < 0.8:
             paths.append(f"/orchestrators/0x{rng.randint(1, ORCHESTRATORS):040x}")
         elif kind < 0.9:
@@ -163,7 +176,14 @@ def measure_ws(url: str, port: int) -> list[float]:
         client = asyncio.create_task(_ws_client(port, stream, WS_UPDATES, received))
         await asyncio.sleep(0.5)
         proc = await asyncio.create_subprocess_exec(
-            PY, "-c", BROADCASTER, stream, url, str(WS_UPDATES), cwd=ROOT, env=_env(url),
+            PY,
+            "-c",
+            BROADCASTER,
+            stream,
+            url,
+            str(WS_UPDATES),
+            cwd=ROOT,
+            env=_env(url),
             stdout=asyncio.subprocess.PIPE,
         )
         out, _ = await proc.communicate()
@@ -183,12 +203,16 @@ def run(report: Report) -> dict[str, float]:
         conn.execute(SEED_SCORES, {"orchs": ORCHESTRATORS, "days": DAYS, "end": END})
         conn.execute("ANALYZE sla_score")
         row = conn.execute("SELECT count(*) FROM sla_score").fetchone()
-    report.add("pages: stored scores", int(row[0]) if row else 0, f"{ORCHESTRATORS} orchestrators, {DAYS} days")
+    report.add(
+        "pages: stored scores", int(row[0]) if row else 0, f"{ORCHESTRATORS} orchestrators, {DAYS} days"
+    )
     port = _free_port()
     proc = _serve(url, port)
     try:
         latencies, errors = measure_pages(f"http://127.0.0.1:{port}")
-        report.add("pages: p50 ms", _pct(latencies, 0.5), f"{len(latencies)} sequential GETs, {errors} errors")
+        report.add(
+            "pages: p50 ms", _pct(latencies, 0.5), f"{len(latencies)} sequential GETs, {errors} errors"
+        )
         report.add("pages: p95 ms", _pct(latencies, 0.95), "target ≤ 300")
         ws = measure_ws(url, port)
         report.add("ws update: p50 ms", _pct(ws, 0.5), f"{len(ws)} deltas (score change → client)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from leaderboard import views
@@ -63,10 +64,14 @@ def orchestrator(request: HttpRequest, identifier: str) -> HttpResponse:
 
 @require_GET
 def network(request: HttpRequest) -> HttpResponse:
+    summary = views.network_summary()
+    demand = views.network_demand(summary["window_end"] or timezone.now())
     context = {
-        "summary": views.network_summary(),
+        "summary": summary,
+        "demand": demand,
         "theme": theme_of(request),
-        "figures": {},
+        "figures": demand.figures,
+        "figure_ids": ["fig-streams", "fig-heatmap"],
         "live_streams": [NETWORK_STREAM],
         "window_label": "last 24 hours",
         "full_page_url": request.build_absolute_uri(reverse("leaderboard:network")),

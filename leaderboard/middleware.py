@@ -27,7 +27,7 @@ class FramePolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if request.path.startswith(EMBED_PREFIX):
-            response.xframe_options_exempt = True  # type: ignore[attr-defined]
+            response.xframe_options_exempt = True
             if "X-Frame-Options" in response:
                 del response["X-Frame-Options"]
             policy = f"frame-ancestors {embed_frame_ancestors()}"

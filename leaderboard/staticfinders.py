@@ -7,7 +7,7 @@ finds ``plotly/package_data/plotly.min.js`` of whatever plotly version is instal
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ class PlotlyFinder(BaseFinder):
             ]
         return []
 
-    def find(self, path: str, find_all: bool = False, **kwargs: Any) -> str | list[str]:
+    def find(self, path: str, find_all: bool = False, **kwargs: Any) -> Any:  # str | list[str]
         find_all = find_all or bool(kwargs.get("all", False))
         if self.root is not None:
             for name in FILES:
@@ -55,9 +55,9 @@ class PlotlyFinder(BaseFinder):
                         return [str(full)] if find_all else str(full)
         return [] if find_all else ""
 
-    def list(self, ignore_patterns: list[str] | None) -> Iterator[tuple[str, FileSystemStorage]]:
+    def list(self, ignore_patterns: Iterable[str] | None) -> Iterator[tuple[str, FileSystemStorage]]:
         if self.root is None:
             return
         for name in FILES:
-            if (self.root / name).is_file() and not matches_patterns(name, ignore_patterns or []):
+            if (self.root / name).is_file() and not matches_patterns(name, list(ignore_patterns or [])):
                 yield name, self.storage

@@ -48,7 +48,8 @@ def register_streams(streams: list[str]) -> None:
 def active_streams() -> list[str]:
     client = _redis()
     client.zremrangebyscore(_key("streams"), "-inf", time.time())
-    return sorted(m.decode() for m in client.zrange(_key("streams"), 0, -1))
+    members: list[bytes] = list(client.zrange(_key("streams"), 0, -1))  # type: ignore[arg-type]
+    return sorted(m.decode() for m in members)
 
 
 def diff(previous: Snapshot | None, current: Snapshot) -> dict[str, Any]:

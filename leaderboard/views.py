@@ -345,10 +345,90 @@ def network_summary(period: str = "24h") -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Demand:
+    figures: dict[str, figures.Figure]
+    active_orchestrators: int
+    gpu_minutes: list[tuple[str, float]]
+    totals: dict[str, float]
+
+
+def network_demand(end: datetime, span: timedelta = timedelta(hours=24)) -> Demand:
+    """Hourly demand over [end − span, end): series, region × workflow heatmap, GPU types, active orchestrators."""
+    rows = sla.demand_rows(sla.Filters(), "1h", end - span, end)
+    per_bucket: dict[datetime, dict[str, float]] = {}
+    cells: dict[tuple[str, str], float] = {}
+    gpu: dict[str, float] = {}
+    orchestrators: set[str] = set()
+    for r in rows:
+        b = per_bucket.setdefault(
+            r.bucket, {"streams": 0, "minutes": 0.0, "capacity": 0.0, "missing": 0, "fees": 0.0}
+        )
+        b["streams"] += r.streams
+        b["minutes"] += r.inference_minutes
+        b["capacity"] += r.capacity_minutes
+        b["missing"] += r.missing_capacity
+        b["fees"] += float(r.fees_wei) / 1e18
+        key = (r.region or "(unknown)", r.pipeline or "(unknown)")
+        cells[key] = cells.get(key, 0.0) + r.inference_minutes
+        for gpu_type, minutes in r.inference_minutes_by_gpu_type.items():
+            gpu[gpu_type or "(unknown)"] = gpu.get(gpu_type or "(unknown)", 0.0) + minutes
+        orchestrators.update(r.orchestrators)
+    buckets = sorted(per_bucket)
+
+    def series(name: str, fn: Any) -> list[tuple[str, list[figures.Point]]]:
+        return [(name, [(t, fn(per_bucket[t])) for t in buckets])]
+
+    regions = sorted({k[0] for k in cells})
+    workflows = sorted({k[1] for k in cells})
+    figs = {
+        "fig-streams": figures.time_series(
+            "Streams per hour", "streams", series("streams", lambda b: b["streams"])
+        ),
+        "fig-minutes": figures.time_series(
+            "Inference minutes per hour", "min", series("inference minutes", lambda b: b["minutes"]), "min"
+        ),
+        "fig-capacity": figures.time_series(
+            "Capacity rate",
+            "inference ÷ advertised minutes",
+            series("capacity rate", lambda b: b["minutes"] / b["capacity"] if b["capacity"] else None),
+        ),
+        "fig-missing": figures.time_series(
+            "Missing capacity", "requests", series("missing capacity", lambda b: b["missing"])
+        ),
+        "fig-fees": figures.time_series(
+            "Fees (expected value)", "ETH", series("fees", lambda b: b["fees"]), "ETH"
+        ),
+        "fig-heatmap": figures.heatmap(
+            "Inference minutes, region × workflow",
+            workflows,
+            regions,
+            [[cells.get((r, w)) for w in workflows] for r in regions],
+            "min",
+        ),
+    }
+    totals = {
+        "streams": float(sum(b["streams"] for b in per_bucket.values())),
+        "minutes": sum(b["minutes"] for b in per_bucket.values()),
+        "missing": float(sum(b["missing"] for b in per_bucket.values())),
+        "fees": sum(b["fees"] for b in per_bucket.values()),
+    }
+    return Demand(figs, len(orchestrators), sorted(gpu.items(), key=lambda kv: -kv[1]), totals)
+
+
 @require_GET
 def network(request: HttpRequest) -> HttpResponse:
     summary = network_summary()
-    context = {"nav": "network", "summary": summary, "live_streams": [NETWORK_STREAM], "figures": {}}
+    end = summary["window_end"] or timezone.now()
+    demand = network_demand(end)
+    context = {
+        "nav": "network",
+        "summary": summary,
+        "demand": demand,
+        "live_streams": [NETWORK_STREAM],
+        "figures": demand.figures,
+        "figure_ids": list(demand.figures),
+    }
     return render(request, "leaderboard/network.html", context)
 
 
@@ -454,7 +534,16 @@ def live_snapshot(kind: str, parts: tuple[str, ...]) -> dict[str, dict[str, floa
         return out
     if kind == "network":
         s = network_summary()
-        return {"summary": {k: v for k, v in s.items() if isinstance(v, int | float)}}
+        d = network_demand(s["window_end"] or timezone.now())
+        summary: dict[str, float | int | None] = {k: v for k, v in s.items() if isinstance(v, int | float)}
+        summary.update(
+            active_orchestrators=d.active_orchestrators,
+            streams=d.totals["streams"],
+            inference_minutes=d.totals["minutes"],
+            missing_capacity=d.totals["missing"],
+            fees_eth=d.totals["fees"],
+        )
+        return {"summary": summary}
     raise ValueError(kind)
 
 

@@ -6,8 +6,10 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import ValidationError
 
+from leaderboard.me_api import router as me_router
 from sla.api import router as sla_router
 from sla.params import ParamError
+from telemetry.access.api import router as access_router
 from telemetry.api import router as telemetry_router
 
 api = NinjaAPI(
@@ -18,6 +20,8 @@ api = NinjaAPI(
 )
 api.add_router("/", telemetry_router)
 api.add_router("/sla", sla_router)
+api.add_router("/me", me_router)
+api.add_router("/access", access_router)
 
 
 def _param_of(loc: object) -> str:

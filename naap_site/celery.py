@@ -36,13 +36,15 @@ app.conf.beat_schedule = {
     "maintain-storage": {"task": "telemetry.tasks.maintain_storage", "schedule": 3600.0},
     "sla-refresh": {"task": "sla.tasks.refresh", "schedule": 5.0},
     "ens-refresh": {"task": "leaderboard.ens.refresh_ens_names", "schedule": 600.0},
+    "evaluate-alerts": {"task": "leaderboard.personal_tasks.evaluate_alerts", "schedule": 10.0},
     "reconcile-publishers": {
         "task": "telemetry.access.tasks.reconcile_publishers",
         "schedule": float(os.environ.get("NAAP_ACCESS_RECONCILE_S", "60")),
     },
 }
 app.autodiscover_tasks()
-app.conf.include = ["leaderboard.ens", "telemetry.access.tasks"]  # tasks outside the apps' tasks modules
+# tasks outside the apps' tasks modules
+app.conf.include = ["leaderboard.ens", "telemetry.access.tasks", "leaderboard.personal_tasks"]
 
 
 def _apply_key_prefix() -> None:

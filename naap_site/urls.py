@@ -19,5 +19,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", healthz),
     path("admin/", admin.site.urls),
     path("", include("leaderboard.signin_urls")),
+    path("", include("leaderboard.personal_urls")),
     path("", include("leaderboard.urls")),
 ]

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.urls import reverse
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 
@@ -70,85 +69,84 @@ def short_address_filter(address: str) -> str:
     return short_address(address or "")
 
 
-def _sort_value(value: Any) -> str:
-    return "" if value is None else str(value)
+def _n(value: Any, kind: str, field: str) -> str:
+    """Fast path of ``num`` for table bodies (hundreds of rows): plain string building, escaped."""
+    unit = UNITS.get(kind, "")
+    data_value = "" if value is None else f' data-value="{escape(str(value))}"'
+    unit_html = f'<span class="unit"> {unit}</span>' if unit and value is not None else ""
+    return f'<span class="num" data-live="{field}" data-format="{kind}"{data_value}>{fmt(value, kind)}</span>{unit_html}'
+
+
+def _sv(value: Any) -> str:
+    return "" if value is None else escape(str(value))
+
+
+def _row_html(row: dict[str, Any], columns: list[dict[str, Any]], link_target: str) -> str:
+    cells = []
+    address = escape(row["address"])
+    for col in columns:
+        key = col["key"]
+        if key == "rank":
+            cells.append(
+                f'<td data-field="rank" data-sort-value="{_sv(row.get("rank"))}">'
+                f'<span data-live="rank">{row["rank"] or NO_VALUE}</span></td>'
+            )
+        elif key == "name":
+            label = escape(row.get("name") or short_address(row["address"]))
+            target = f' target="{escape(link_target)}"' if link_target else ""
+            cells.append(
+                f'<th scope="row" data-field="name" data-sort-value="{label.lower()}">'
+                f'<a href="/orchestrators/{address}"{target} title="{address}">{label}</a></th>'
+            )
+        elif key == "score":
+            subs = " ".join(
+                f'<span class="sub">{name[0].upper()}&nbsp;{_n(row.get(name), "score", name)}</span>'
+                for name in ("latency", "reliability", "performance")
+            )
+            if row.get("sufficient", True):
+                main = _n(row.get("score"), "score", "score")
+                sort_value = _sv(row.get("score"))
+            else:
+                main = (
+                    '<span class="insufficient-label" title="Fewer sessions than the minimum sample; not ranked">'
+                    'insufficient data</span><span class="num" data-live="score" data-format="score" hidden></span>'
+                )
+                sort_value = ""
+            cells.append(
+                f'<td data-field="score" data-sort-value="{sort_value}">{main}'
+                f'<div class="subs" title="Latency, reliability and performance subscores (0–100)">{subs}</div></td>'
+            )
+        elif key == "success":
+            lo, hi = row.get("success_lo"), row.get("success_hi")
+            interval = (
+                (
+                    f'<span class="ci" title="95% Wilson interval">{_n(lo, "pct", "success_lo").replace(UNIT_PCT, "")}'
+                    f"–{_n(hi, 'pct', 'success_hi')}</span>"
+                )
+                if lo is not None and hi is not None
+                else ""
+            )
+            cells.append(
+                f'<td data-field="success" data-sort-value="{_sv(row.get("success"))}">'
+                f"{_n(row.get('success'), 'pct', 'success')} {interval}</td>"
+            )
+        elif col["type"] == "text":
+            text = escape(row.get(key) or "")
+            cells.append(f'<td class="text" data-field="{key}" data-sort-value="{text}">{text}</td>')
+        else:
+            cells.append(
+                f'<td data-field="{key}" data-sort-value="{_sv(row.get(key))}">{_n(row.get(key), col["type"], key)}</td>'
+            )
+    css = "" if row.get("sufficient", True) else ' class="insufficient"'
+    return f'<tr data-address="{address}"{css}>{"".join(cells)}</tr>'
+
+
+UNIT_PCT = '<span class="unit"> %</span>'
 
 
 @register.simple_tag
-def cell(row: dict[str, Any], col: dict[str, Any], link_target: str = "") -> SafeString:
-    key = col["key"]
-    if key == "rank":
-        text = str(row["rank"]) if row.get("rank") else NO_VALUE
-        return format_html(
-            '<td data-field="rank" data-sort-value="{}"><span data-live="rank">{}</span></td>',
-            _sort_value(row.get("rank")),
-            text,
-        )
-    if key == "name":
-        address = row["address"]
-        href = reverse("leaderboard:orchestrator", args=[address])
-        label = row.get("name") or short_address(address)
-        return format_html(
-            '<th scope="row" data-field="name" data-sort-value="{}"><a href="{}"{} title="{}">{}</a></th>',
-            label.lower(),
-            href,
-            format_html(' target="{}"', link_target) if link_target else "",
-            address,
-            label,
-        )
-    if key == "score":
-        sub = format_html_join(
-            " ",
-            '<span class="sub" title="{} subscore (0–100)">{}&nbsp;{}</span>',
-            (
-                (name.capitalize(), name[0].upper(), num(row.get(name), "score", name))
-                for name in ("latency", "reliability", "performance")
-            ),
-        )
-        if not row.get("sufficient", True):
-            main = format_html(
-                '<span class="insufficient-label" title="Fewer sessions than the minimum sample of the scoring '
-                'version; not ranked">insufficient data</span><span class="num" data-live="score" '
-                'data-format="score" hidden></span>'
-            )
-        else:
-            main = num(
-                row.get("score"),
-                "score",
-                "score",
-                "SLA score 0–100 (scoring version {})".format(row.get("scoring_version", "?")),
-            )
-        return format_html(
-            '<td data-field="score" data-sort-value="{}">{}<div class="subs">{}</div></td>',
-            _sort_value(row.get("score") if row.get("sufficient", True) else None),
-            main,
-            sub,
-        )
-    if key == "success":
-        lo, hi = row.get("success_lo"), row.get("success_hi")
-        interval = (
-            format_html(
-                '<span class="ci" title="95% Wilson interval">{}–{}&nbsp;%</span>',
-                num(lo, "pct", "success_lo"),
-                num(hi, "pct", "success_hi"),
-            )
-            if lo is not None and hi is not None
-            else ""
-        )
-        return format_html(
-            '<td data-field="success" data-sort-value="{}">{} {}</td>',
-            _sort_value(row.get("success")),
-            num(row.get("success"), "pct", "success", col.get("tooltip", "")),
-            interval,
-        )
-    value = row.get(key)
-    if col["type"] == "text":
-        return format_html(
-            '<td class="text" data-field="{}" data-sort-value="{}">{}</td>', key, value or "", value or ""
-        )
-    return format_html(
-        '<td data-field="{}" data-sort-value="{}">{}</td>',
-        key,
-        _sort_value(value),
-        num(value, col["type"], key, col.get("tooltip", "")),
-    )
+def leaderboard_rows(
+    rows: list[dict[str, Any]], columns: list[dict[str, Any]], link_target: str = ""
+) -> SafeString:
+    """All rows of the leaderboard table body (plain HTML: readable and sortable without JavaScript)."""
+    return mark_safe("\n".join(_row_html(row, columns, link_target) for row in rows))  # noqa: S308  (escaped above)

@@ -29,9 +29,10 @@ CURSOR_NAME = "sessions"
 DIRTY_KIND = "sessions"
 LOCK_KEY = 0x51A5E55  # pg advisory lock: one derivation at a time
 DEFAULT_CHUNK = 500  # streams per transaction
-# An ingest batch stamps received_at before its transaction commits, so a run reads only facts received
-# at least SETTLE ago (by the wall clock, which bounds reading only and never enters a result): each fact
-# is then read by exactly one run once its batch has committed.
+# An ingest batch stamps received_at before its transaction commits. A run reads everything committed,
+# but advances its cursor only to SETTLE before the wall clock (which bounds reading and never enters a
+# result), so facts received in the last SETTLE are read again by the next run: a batch that commits a
+# little late is never skipped, and fresh facts are not delayed.
 SETTLE = timedelta(seconds=float(getattr(settings, "NAAP_SLA_DERIVE_SETTLE_S", 2.0)))
 
 Progress = Callable[[int, int], None]
@@ -118,8 +119,9 @@ def derive(
     try:
         _run(now, rebuild, chunk_size, progress, stats)
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+        if not connection.needs_rollback:  # else the lock ends with the session; it is re-entrant
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
     stats.seconds = time.perf_counter() - started
     return stats
 
@@ -140,9 +142,9 @@ def _run(
     if latest is None:
         _record_dirty(bounds, now, stats)
         return
-    until = min(latest, datetime.now(tz=UTC) - SETTLE)
-    if position is not None and until < position:
-        until = position
+    until = latest
+    settled = min(latest, datetime.now(tz=UTC) - SETTLE)
+    next_position = settled if position is None else max(position, settled)
     if position is None:
         streams = facts.all_streams(until)
         newest = _max(*streams.values(), facts.newest_capability_event(until))
@@ -187,12 +189,12 @@ def _run(
         if progress is not None:
             progress(done, len(ordered))
     stats.streams = len(ordered)
-    stats.position = until
+    stats.position = next_position
     stats.newest_event_at = newest
     with transaction.atomic():
         DeriveCursor.objects.update_or_create(
             name=CURSOR_NAME,
-            defaults={"position": until, "newest_event_at": newest, "updated_at": now},
+            defaults={"position": next_position, "newest_event_at": newest, "updated_at": now},
         )
         _record_dirty(bounds, now, stats)
 

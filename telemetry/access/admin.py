@@ -14,7 +14,7 @@ from telemetry.access_models import AccessAuditLog, AccessListEntry, Delegation,
 
 
 @admin.register(AccessListEntry)
-class AccessListEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AccessListEntryAdmin(admin.ModelAdmin):
     list_display = ("address", "kind", "note", "created_at", "created_by")
     list_filter = ("kind",)
     search_fields = ("address", "note")
@@ -32,7 +32,7 @@ class AccessListEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Delegation)
-class DelegationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class DelegationAdmin(admin.ModelAdmin):
     list_display = ("delegate", "orchestrator", "valid_until", "created_at", "revoked_at", "revoked_by")
     search_fields = ("delegate", "orchestrator")
     actions = ("revoke",)
@@ -52,7 +52,7 @@ class DelegationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 self.message_user(request, refused.detail)
 
 
-class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
+class _ReadOnly(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

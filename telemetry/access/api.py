@@ -129,7 +129,11 @@ def list_delegations(
 )
 def audit(request: HttpRequest, orchestrator: str) -> tuple[int, object]:
     user = getattr(request, "user", None)
-    signed_in = user is not None and user.is_authenticated
-    if not (signed_in and (user.is_staff or user.get_username().lower() == orchestrator.lower())):
+    allowed = (
+        user is not None
+        and user.is_authenticated
+        and (user.is_staff or user.get_username().lower() == orchestrator.lower())
+    )
+    if not allowed:
         return 403, {"reason": "forbidden", "detail": "sign in as this orchestrator (or as an admin)"}
     return 200, audit_for(orchestrator)

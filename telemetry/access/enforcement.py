@@ -71,12 +71,9 @@ def load_authorised_set(now: datetime) -> AuthorisedSet:
         periods.setdefault(g.address, []).append(
             Period(g.valid_from, min(ends) if ends else None, g.orchestrator)
         )
-    blocked = {
-        address: created
-        for address, created in AccessListEntry.objects.filter(kind=AccessListEntry.BLOCK).values_list(
-            "address", "created_at"
-        )
-    }
+    blocked: dict[str, datetime] = dict(
+        AccessListEntry.objects.filter(kind=AccessListEntry.BLOCK).values_list("address", "created_at")
+    )
     names = {
         name: address.lower()
         for name, address in Publisher.objects.exclude(eth_address="").values_list("name", "eth_address")

@@ -149,7 +149,7 @@ class Dispatcher(Generic[T]):
             self._advance()
             acked.extend(self._collect())
             self._gauges()
-            if not self._in_flight and not (force and self._buffer):
+            if not self._in_flight and not self._buffer:
                 break
             if self.clock() >= deadline:
                 break

@@ -55,7 +55,9 @@ def redis_channel_layer(settings) -> Iterator[None]:
 
 
 @pytest.fixture
-def asgi_server(transactional_db, clean_time_tables, redis_channel_layer, settings, monkeypatch) -> Iterator[str]:
+def asgi_server(
+    transactional_db, clean_time_tables, redis_channel_layer, settings, monkeypatch
+) -> Iterator[str]:
     """Base URL of our ASGI application (static files included) served by uvicorn."""
     # Playwright's sync API keeps an event loop in the test thread; the ORM calls the tests make
     # from that thread are ordinary synchronous calls.
@@ -92,7 +94,12 @@ def _release_server_connections(django_db_setup, django_db_blocker) -> Iterator[
 
     db = settings.DATABASES["default"]
     with psycopg.connect(
-        host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"], dbname="postgres", autocommit=True
+        host=db["HOST"],
+        port=db["PORT"],
+        user=db["USER"],
+        password=db["PASSWORD"],
+        dbname="postgres",
+        autocommit=True,
     ) as conn:
         conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",

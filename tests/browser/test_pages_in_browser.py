@@ -24,7 +24,9 @@ def broadcast() -> int:
 
 
 def _addresses(page) -> list[str]:
-    return page.eval_on_selector_all("#leaderboard-table tbody tr[data-address]", "rs => rs.map(r => r.dataset.address)")
+    return page.eval_on_selector_all(
+        "#leaderboard-table tbody tr[data-address]", "rs => rs.map(r => r.dataset.address)"
+    )
 
 
 def test_leaderboard_renders_sorts_and_filters(asgi_server, browser_page, make_score) -> None:
@@ -78,7 +80,9 @@ def test_orchestrator_page_draws_its_charts(asgi_server, browser_page, make_scor
     page = browser_page
     a = address(7)
     for hours in range(6):
-        make_score(a, 60.0 + hours, window="1h", window_end=ANCHOR - timedelta(hours=5 - hours), fps=20.0 + hours)
+        make_score(
+            a, 60.0 + hours, window="1h", window_end=ANCHOR - timedelta(hours=5 - hours), fps=20.0 + hours
+        )
     page.goto(asgi_server + f"/orchestrators/{a}")
     page.wait_for_selector('#fig-score-div[data-drawn="1"]')
     page.wait_for_selector('#fig-fps-div[data-drawn="1"]')
@@ -117,5 +121,8 @@ def test_an_embed_renders_in_a_frame_of_another_origin_and_a_normal_page_refuses
     page.wait_for_timeout(500)
     normal = next(f for f in page.frames if f != page.main_frame and "/embed/" not in f.url)
     # a refused frame shows the browser's error page, never our document
-    assert normal.url.startswith("chrome-error://") or normal.evaluate("document.querySelector('#leaderboard-table')") is None
+    assert (
+        normal.url.startswith("chrome-error://")
+        or normal.evaluate("document.querySelector('#leaderboard-table')") is None
+    )
     page.screenshot(path=str(SCREENSHOTS / "embed-in-explorer.png"), full_page=True)

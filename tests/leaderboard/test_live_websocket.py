@@ -6,12 +6,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from leaderboard.consumers import parse_stream, StreamNameError
+from leaderboard.consumers import StreamNameError, parse_stream
 from leaderboard.tasks import active_streams, broadcast_all, diff
 from naap_site.asgi import application
 from tests.leaderboard.conftest import WORKFLOW, address
-
-
 
 STREAM = f"leaderboard:{WORKFLOW}:all:24h"
 HEADERS = [(b"origin", b"http://testserver")]
@@ -100,7 +98,9 @@ def test_connections_from_foreign_origins_are_refused() -> None:
     import asyncio
 
     async def scenario() -> None:
-        communicator = WebsocketCommunicator(application, "/ws/live", headers=[(b"origin", b"https://evil.example")])
+        communicator = WebsocketCommunicator(
+            application, "/ws/live", headers=[(b"origin", b"https://evil.example")]
+        )
         connected, _ = await communicator.connect()
         assert not connected
 

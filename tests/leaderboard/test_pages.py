@@ -20,7 +20,9 @@ def _rows(html: str) -> list[str]:
 
 
 def test_leaderboard_ranks_orchestrators_by_score_with_their_numbers(client: Client, make_score) -> None:
-    make_score(address(1), 71.5, fps=18.25, p2ff_p95_ms=2400.0, effective_ok=15, started=20, swaps=2, streams=10)
+    make_score(
+        address(1), 71.5, fps=18.25, p2ff_p95_ms=2400.0, effective_ok=15, started=20, swaps=2, streams=10
+    )
     make_score(address(2), 92.25, fps=24.0, sessions=30)
     response = client.get("/")
     assert response.status_code == 200
@@ -37,7 +39,9 @@ def test_leaderboard_ranks_orchestrators_by_score_with_their_numbers(client: Cli
     assert 'title="95% Wilson interval"' in first
 
 
-def test_leaderboard_shows_short_addresses_and_links_to_orchestrator_pages(client: Client, make_score) -> None:
+def test_leaderboard_shows_short_addresses_and_links_to_orchestrator_pages(
+    client: Client, make_score
+) -> None:
     make_score(address(0xABC), 80.0)
     html = client.get("/").content.decode()
     assert f'href="/orchestrators/{address(0xABC)}"' in html
@@ -85,7 +89,9 @@ def test_orchestrator_page_embeds_its_series_for_the_charts(client: Client, make
     response = client.get(f"/orchestrators/{a}")
     assert response.status_code == 200
     html = response.content.decode()
-    figure = json.loads(re.search(r'<script id="fig-score" type="application/json">(.*?)</script>', html, re.S)[1])
+    figure = json.loads(
+        re.search(r'<script id="fig-score" type="application/json">(.*?)</script>', html, re.S)[1]
+    )
     assert figure["data"][0]["name"] == WORKFLOW
     assert figure["data"][0]["y"] == [60.0, 65.0, 70.0, 75.0]
     fps = json.loads(re.search(r'<script id="fig-fps" type="application/json">(.*?)</script>', html, re.S)[1])

@@ -13,9 +13,21 @@ def test_the_committed_openapi_schema_matches_the_code() -> None:
 
 def test_the_served_schema_lists_every_sla_endpoint() -> None:
     paths = Client().get("/v1/openapi.json").json()["paths"]
-    for endpoint in ("compliance", "leaderboard", "quality"):
-        assert f"/v1/sla/{endpoint}" in paths
+    for endpoint in (
+        "gpu/metrics",
+        "network/demand",
+        "compliance",
+        "leaderboard",
+        "orchestrators/{address}",
+        "quality",
+    ):
+        assert f"/v1/sla/{endpoint}" in paths, endpoint
+        assert set(paths[f"/v1/sla/{endpoint}"]) == {"get"}
     assert "/v1/ingest" in paths
+    gpu = paths["/v1/sla/gpu/metrics"]["get"]
+    params = {p["name"] for p in gpu["parameters"]}
+    assert {"o_wallet", "gpu_id", "region", "workflow", "from", "to", "interval", "limit", "offset"} <= params
+    assert {"200", "404", "422", "429"} <= set(gpu["responses"])
 
 
 def test_interactive_docs_are_served() -> None:

@@ -238,3 +238,20 @@ def test_derive_is_incremental_and_records_the_rewritten_range() -> None:
     nothing = derive(now=later + timedelta(minutes=5))
     assert nothing.streams == 0
     assert Session.objects.count() == 2
+
+
+def test_the_sla_derive_command_rebuilds_and_reports_a_json_summary() -> None:
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    insert(healthy_session(), RECEIVED)
+    derive(now=RECEIVED)
+    before = list(Session.objects.values_list("stream_id", "request_id", "p2ff_ms", "outcome"))
+    out, err = StringIO(), StringIO()
+    call_command("sla_derive", "--rebuild", "--chunk", "10", stdout=out, stderr=err)
+    summary = json.loads(out.getvalue())
+    assert (summary["streams"], summary["sessions"], summary["segments"], summary["facts"]) == (1, 1, 1, 11)
+    assert "sla_derive: 1/1 streams" in err.getvalue()
+    assert list(Session.objects.values_list("stream_id", "request_id", "p2ff_ms", "outcome")) == before

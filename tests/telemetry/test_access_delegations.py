@@ -20,7 +20,6 @@ from telemetry.access.services import (
     SignedDelegation,
     revoke_delegation,
     submit_delegation,
-    verify_delegation,
 )
 from telemetry.access_models import AccessAuditLog, Delegation
 from telemetry.queries import audit_for, orchestrator_for_delegate

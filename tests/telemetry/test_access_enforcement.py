@@ -46,11 +46,19 @@ def custom_event(event_id: str, at: datetime, orchestrator: str = "") -> dict[st
     data: dict[str, object] = {"note": "from a runner"}
     if orchestrator:
         data["orchestrator_info"] = {"address": orchestrator, "url": "https://o:1"}
-    return {"id": event_id, "type": "runner_heartbeat", "timestamp": str(int(at.timestamp() * 1000)), "data": data}
+    return {
+        "id": event_id,
+        "type": "runner_heartbeat",
+        "timestamp": str(int(at.timestamp() * 1000)),
+        "data": data,
+    }
 
 
 def via_streamr(publisher: str, *events: dict[str, object]) -> list[Message]:
-    return [Message(value=e, metadata={"publisherId": publisher, "sequenceNumber": i}) for i, e in enumerate(events)]
+    return [
+        Message(value=e, metadata={"publisherId": publisher, "sequenceNumber": i})
+        for i, e in enumerate(events)
+    ]
 
 
 def raw_rows() -> list[tuple[str, str, str]]:
@@ -107,7 +115,9 @@ def test_a_delegate_is_authorised_only_while_its_delegation_holds_at_the_events_
 @pytest.mark.usefixtures("granted")
 def test_a_revoked_delegation_stops_authorising_from_the_moment_of_revocation(settings: Any) -> None:
     mode(settings, "enforce")
-    delegation = submit_delegation(signed_delegation(nonce=2, valid_until=ANCHOR + timedelta(hours=5)), ANCHOR)
+    delegation = submit_delegation(
+        signed_delegation(nonce=2, valid_until=ANCHOR + timedelta(hours=5)), ANCHOR
+    )
     reconcile(DatabaseBackend(), ANCHOR + timedelta(minutes=2))
     revoked_at = ANCHOR + timedelta(minutes=40)
     revoke_delegation(delegation.pk, revoked_at, signature=revocation_signature(DELEGATE, ORCH, 2))
@@ -115,8 +125,13 @@ def test_a_revoked_delegation_stops_authorising_from_the_moment_of_revocation(se
     first = type(delegation).objects.get(nonce="1")
     revoke_delegation(first.pk, revoked_at, signature=revocation_signature(DELEGATE, ORCH, 1))
     reconcile(DatabaseBackend(), ANCHOR + timedelta(hours=1))
-    events = [custom_event("r-before", revoked_at - timedelta(minutes=1)), custom_event("r-after", revoked_at)]
-    result = ingest_messages(via_streamr(DELEGATE, *events), source="streamr", received_at=ANCHOR + timedelta(hours=1))
+    events = [
+        custom_event("r-before", revoked_at - timedelta(minutes=1)),
+        custom_event("r-after", revoked_at),
+    ]
+    result = ingest_messages(
+        via_streamr(DELEGATE, *events), source="streamr", received_at=ANCHOR + timedelta(hours=1)
+    )
     assert (result.accepted, result.rejected) == (1, 1)
     assert [r[0] for r in raw_rows()] == ["r-before"]
 
@@ -134,8 +149,13 @@ def test_a_delegates_event_is_attributed_to_its_orchestrator_unless_it_names_one
 def test_a_blocklisted_address_is_rejected_even_before_the_next_reconcile(settings: Any) -> None:
     mode(settings, "enforce")
     set_access_entry(ORCH, "block", ANCHOR + timedelta(minutes=30), actor="admin:alice")
-    events = [custom_event("b-before", ANCHOR + timedelta(minutes=29)), custom_event("b-after", ANCHOR + timedelta(minutes=31))]
-    result = ingest_messages(via_streamr(ORCH, *events), source="streamr", received_at=ANCHOR + timedelta(minutes=32))
+    events = [
+        custom_event("b-before", ANCHOR + timedelta(minutes=29)),
+        custom_event("b-after", ANCHOR + timedelta(minutes=31)),
+    ]
+    result = ingest_messages(
+        via_streamr(ORCH, *events), source="streamr", received_at=ANCHOR + timedelta(minutes=32)
+    )
     assert (result.accepted, result.rejected) == (1, 1)
     assert [r[0] for r in raw_rows()] == ["b-before"]
 
@@ -173,12 +193,16 @@ def test_an_http_publisher_is_judged_by_its_ethereum_address(settings: Any) -> N
     at = ANCHOR + timedelta(minutes=2)
     import json
 
-    ok = ingest_messages([Message(body=json.dumps(custom_event("h1", at)), publisher="gw-1")], source="http", received_at=at)
+    ok = ingest_messages(
+        [Message(body=json.dumps(custom_event("h1", at)), publisher="gw-1")], source="http", received_at=at
+    )
     refused = ingest_messages(
         [Message(body=json.dumps(custom_event("h2", at)), publisher="tester-without-address")],
         source="http",
         received_at=at,
     )
-    unnamed = ingest_messages([Message(body=json.dumps(custom_event("k1", at)))], source="kafka", received_at=at)
+    unnamed = ingest_messages(
+        [Message(body=json.dumps(custom_event("k1", at)))], source="kafka", received_at=at
+    )
     assert (ok.accepted, refused.rejected, unnamed.accepted) == (1, 1, 1)
     assert "has no Ethereum address" in RejectedEvent.objects.get().detail

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from eth_account import Account
 from web3 import Web3
+from web3.types import Nonce
 
 from telemetry.access.backends import DatabaseBackend, StreamrRegistryBackend
 from telemetry.access.services import reconcile, revoke_delegation, set_access_entry, submit_delegation
@@ -116,10 +117,10 @@ def registry() -> Iterator[tuple[Web3, str, str, str]]:
     w3.eth.wait_for_transaction_receipt(contract.functions.initialize(zero, zero).transact({"from": admin}))
     owner = Account.from_key("0x" + "5a" * 32)
     w3.eth.wait_for_transaction_receipt(
-        w3.eth.send_transaction({"from": admin, "to": owner.address, "value": 10**18})
+        w3.eth.send_transaction({"from": admin, "to": owner.address, "value": Web3.to_wei(1, "ether")})
     )
     create = contract.functions.createStream(STREAM_PATH, "{}").build_transaction(
-        {"from": owner.address, "nonce": 0, "gas": 1_000_000}
+        {"from": owner.address, "nonce": Nonce(0), "gas": 1_000_000}
     )
     signed = Account.sign_transaction(create, owner.key)
     w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
@@ -162,3 +163,21 @@ def test_reconcile_sets_and_removes_publish_permission_on_the_stream_registry(
     assert not backend.has_publish(DELEGATE)
     assert backend.has_publish(ORCH)
     assert time.perf_counter() - started < 30
+
+
+def test_the_reconcile_command_prints_the_plan_and_applies_it_unless_dry_run() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    see_orchestrators(timezone.now() - timedelta(minutes=5), ORCH)
+    dry = StringIO()
+    call_command("reconcile_publishers", "--dry-run", stdout=dry)
+    assert f"grant  {ORCH} (orchestrator)" in dry.getvalue()
+    assert "database: would grant 1, change 0, revoke 0" in dry.getvalue()
+    assert open_grants() == {}
+    done = StringIO()
+    call_command("reconcile_publishers", stdout=done)
+    assert "database: did grant 1" in done.getvalue()
+    assert open_grants() == {ORCH: ("orchestrator", "")}
