@@ -1,25 +1,35 @@
-PY ?= $(shell [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)
+# The two commands of the quick start: `make demo` and `make test`. Both create .venv on first use.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench
+.PHONY: install demo test test-fast lint bench openapi
 
-install:
-	@[ -x .venv/bin/python ] || python3 -m venv .venv
-	.venv/bin/pip install -q -e '.[dev]'
+$(STAMP): pyproject.toml
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
 
-demo:
+install: $(STAMP)
+
+demo: $(STAMP)
 	$(PY) -m naap_site.launch demo
 
-test:
+test: $(STAMP)
 	$(PY) -m naap_site.launch check-services
 	$(PY) -m pytest
 
-test-fast:
+test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not browser"
 
-lint:
+lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
 
-bench:
+bench: $(STAMP)
 	$(PY) -m benchmarks
+
+openapi: $(STAMP)
+	$(PY) manage.py export_openapi

@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from celery import shared_task
+from django.db import transaction
 
 from sla.refresh import RefreshSummary
 from sla.refresh import refresh as refresh_rollups
 from sla.scores import ScoreRunSummary, compute_scores, compute_scores_for_ranges
+from sla.signals import refresh_completed
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,13 @@ def run_pipeline(now: datetime | None = None) -> PipelineSummary:
         scores = ScoreRunSummary(windows=0, scores=0, sufficient=0)
     else:
         scores = compute_scores_for_ranges(rollups.ranges, stamp)
-    return PipelineSummary(derived=derived, rollups=rollups, scores=scores)
+    summary = PipelineSummary(derived=derived, rollups=rollups, scores=scores)
+    if not (rollups.skipped or rollups.empty):
+        changed = list(rollups.ranges)
+        transaction.on_commit(
+            lambda: refresh_completed.send(sender=PipelineSummary, ranges=changed, scores=scores.scores)
+        )
+    return summary
 
 
 @shared_task(name="sla.tasks.refresh", ignore_result=True)
