@@ -135,6 +135,44 @@ def seed(url: str) -> dict[str, int]:
     return counts
 
 
+def _plans(url: str) -> dict[str, str]:
+    """EXPLAIN ANALYZE the hot reads on the seeded data: access paths used and execution time."""
+    from sla.rollup_defs import sql_text  # SQL text only; no Django set-up needed
+
+    wallet = f"0x{7:040x}"
+    keys = sql.SQL(sql_text("read_gpu_row_keys.sql")).format(
+        perf=sql.Identifier("sla_perf_1h"),
+        rel=sql.Identifier("sla_rel_1h"),
+        net=sql.Identifier("sla_net_1h"),
+        filters=sql.SQL(" AND orchestrator = %(o)s"),
+    )
+    reads: dict[str, tuple[sql.Composable, dict[str, object]]] = {
+        "gpu/metrics page keys (o_wallet, 1 d)": (
+            keys,
+            {"o": wallet, "start": "2026-01-08T00:00:00Z", "end": END, "limit": 100, "offset": 0},
+        ),
+        "leaderboard window": (
+            sql.SQL(
+                'SELECT * FROM sla_score WHERE "window" = %(p)s AND window_end = %(e)s AND sufficient '
+                "AND score IS NOT NULL AND workflow = %(w)s"
+            ),
+            {"p": "24h", "e": END, "w": WORKFLOWS[0]},
+        ),
+    }
+    out: dict[str, str] = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name, (query, params) in reads.items():
+            plan = [r[0] for r in conn.execute(sql.SQL("EXPLAIN (ANALYZE, COSTS OFF) ") + query, params)]
+            scans = sorted(
+                {line.strip().lstrip("-> ").split(" (actual")[0] for line in plan if "Scan" in line}
+            )
+            took = next(
+                (line.split(":")[1].strip() for line in plan if line.startswith("Execution Time")), "?"
+            )
+            out[name] = f"{', '.join(scans)}; {took}"
+    return out
+
+
 def _paths(rng: random.Random) -> str:
     """Half leaderboard, a tenth compliance, the rest /gpu/metrics (the issue's two hot reads)."""
     pick = rng.random()
@@ -256,6 +294,8 @@ def run(report: Report) -> dict[str, float]:
     for table, rows in counts.items():
         report.add(f"api: {table} rows seeded", rows, note)
         note = ""
+    for name, plan in _plans(url).items():
+        report.add(f"api plan: {name}", "EXPLAIN", plan)
     figures: dict[str, float] = {}
     for label, cache_s in (("cached", 60), ("uncached", 0)):
         result = measure(url, cache_s)

@@ -35,7 +35,7 @@ def simulated_file(events_wanted: int = 1_000_000) -> Path:
             "--seed",
             "11",
             "--duration",
-            "130m",  # about 1,000,000 events with 200 orchestrators
+            "140m",  # a little over 1,000,000 events with 200 orchestrators
             "--orchestrators",
             "200",
             "--start",

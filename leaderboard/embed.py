@@ -10,11 +10,11 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from leaderboard import views
 from leaderboard.consumers import NETWORK_STREAM, orchestrator_stream
+from sla import page_queries
 
 DEFAULT_COLUMNS = ("rank", "name", "workflow", "score", "fps", "p2ff_p95_ms", "success", "sessions")
 
@@ -65,7 +65,7 @@ def orchestrator(request: HttpRequest, identifier: str) -> HttpResponse:
 @require_GET
 def network(request: HttpRequest) -> HttpResponse:
     summary = views.network_summary()
-    demand = views.network_demand(summary["window_end"] or timezone.now())
+    demand = views.network_demand(views.page_end(summary["window_end"], page_queries.last_activity()))
     context = {
         "summary": summary,
         "demand": demand,

@@ -6,9 +6,12 @@ milliseconds; the browser draws them with the plotly.min.js of the installed plo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
+
+from sla.queries import StoredScore
+from sla.rollups import Latency, ReliabilityPoint
 
 Figure = dict[str, Any]
 Point = tuple[datetime, float | None]
@@ -88,4 +91,68 @@ def bars(title: str, labels: Sequence[str], values: Sequence[float], unit: str) 
             }
         ],
         "layout": {**_layout(title, unit), "xaxis": {"type": "category"}, "hovermode": "closest"},
+    }
+
+
+# --- the orchestrator page ---------------------------------------------------------------------------------
+
+
+def _per_workflow(
+    scores: Sequence[StoredScore], value: Callable[[StoredScore], float | None]
+) -> list[tuple[str, list[Point]]]:
+    by_workflow: dict[str, list[StoredScore]] = {}
+    for s in scores:
+        by_workflow.setdefault(s.workflow, []).append(s)
+    return [(wf, [(s.window_end, value(s)) for s in pts]) for wf, pts in sorted(by_workflow.items())]
+
+
+def _percentiles(points: Sequence[tuple[datetime, Latency]]) -> list[tuple[str, list[Point]]]:
+    return [
+        ("p50", [(t, lat.p50) for t, lat in points]),
+        ("p95", [(t, lat.p95) for t, lat in points]),
+        ("p99", [(t, lat.p99) for t, lat in points]),
+    ]
+
+
+def orchestrator_figures(
+    scores: Sequence[StoredScore],
+    reliability: Sequence[ReliabilityPoint],
+    row: Callable[[StoredScore], dict[str, Any]],
+) -> dict[str, Figure]:
+    """Score, FPS and jitter per workflow from the stored scores (x = window end); latency percentiles,
+    success and swap rate of all workflows together from the hourly reliability rollup (x = bucket start)."""
+    rel = [p for p in reliability if p.bucket is not None]
+
+    def per_bucket(value: Callable[[ReliabilityPoint], float | None]) -> list[Point]:
+        return [(p.bucket, value(p)) for p in rel if p.bucket is not None]
+
+    return {
+        "fig-score": time_series("SLA score", "score (0–100)", _per_workflow(scores, lambda s: s.score)),
+        "fig-fps": time_series("Output FPS", "fps", _per_workflow(scores, lambda s: row(s)["fps"]), "fps"),
+        "fig-jitter": time_series(
+            "Jitter (σ/μ of FPS)", "ratio", _per_workflow(scores, lambda s: row(s)["jitter"])
+        ),
+        "fig-p2ff": time_series(
+            "Prompt-to-first-frame latency",
+            "ms",
+            _percentiles([(p.bucket, p.p2ff_ms) for p in rel if p.bucket is not None]),
+            "ms",
+        ),
+        "fig-e2e": time_series(
+            "End-to-end latency",
+            "ms",
+            _percentiles([(p.bucket, p.e2e_ms) for p in rel if p.bucket is not None]),
+            "ms",
+        ),
+        "fig-success": time_series(
+            "Success per hour",
+            "ratio",
+            [
+                ("effective success", per_bucket(lambda p: p.effective_success.value)),
+                ("startup success", per_bucket(lambda p: p.startup_success.value)),
+            ],
+        ),
+        "fig-swap": time_series(
+            "Swap rate per hour", "swaps per stream", [("swap rate", per_bucket(lambda p: p.swap_rate))]
+        ),
     }

@@ -1,14 +1,15 @@
 """Celery tasks of the personal pages, on the "broadcast" queue: alert evaluation after each score run,
 and webhook / e-mail delivery of each alert event.
 
-``evaluate_alerts`` runs on a beat schedule and does real work only when a newer score run exists than
-the one it last evaluated (remembered in the cache), so it evaluates once per score run. The scoring code
-may also call ``evaluate_after_score_run()`` from ``transaction.on_commit`` to skip the wait.
+``evaluate_alerts`` is enqueued when ``sla.signals.refresh_completed`` reports a run that wrote scores, and
+also runs on a beat schedule as a safety net; it does real work only when a newer score run exists than the
+one it last evaluated (remembered in the cache), so it evaluates once per score run.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
 from django.core.cache import cache
@@ -16,6 +17,7 @@ from django.core.cache import cache
 from leaderboard import alerts
 from naap_site.celery import QUEUE_BROADCAST
 from sla.personal import latest_score_run
+from sla.signals import refresh_completed
 
 log = logging.getLogger(__name__)
 LAST_RUN_KEY = "personal:alerts:last-score-run"
@@ -57,3 +59,13 @@ def evaluate_after_score_run() -> None:
         evaluate_alerts.delay()
     except Exception:
         log.exception("could not enqueue alert evaluation")
+
+
+def _after_refresh(sender: object, scores: int = 0, **kwargs: Any) -> None:
+    """``sla.signals.refresh_completed`` receiver: a run that wrote scores triggers alert evaluation."""
+    if scores:
+        evaluate_after_score_run()
+
+
+# sla never imports leaderboard: this side subscribes to sla's signal (the app's ready() imports us).
+refresh_completed.connect(_after_refresh, dispatch_uid="leaderboard.personal_alerts")

@@ -1,8 +1,8 @@
 """Live broadcasts (Celery queue "broadcast"): after a rollup refresh or a score run, send each subscribed
 stream the numbers that changed since the last broadcast — small numeric deltas, never HTML or figures.
 
-The rollups/scoring code calls ``broadcast_after_refresh()`` after its transaction commits
-(``transaction.on_commit(broadcast_after_refresh)``); that enqueues one ``broadcast_live`` task.
+``sla.tasks.run_pipeline`` sends ``sla.signals.refresh_completed`` after its transaction commits;
+``leaderboard.apps`` connects ``broadcast_after_refresh()`` to it, which enqueues one ``broadcast_live`` task.
 """
 
 from __future__ import annotations
@@ -119,11 +119,15 @@ def broadcast_live() -> int:
 
 
 def broadcast_after_refresh() -> None:
-    """Call after a rollup refresh or a score run has committed (``transaction.on_commit``).
+    """Called after a rollup refresh and score run has committed: ``leaderboard.apps`` connects it to
+    ``sla.signals.refresh_completed``, which ``sla.tasks.run_pipeline`` sends from ``transaction.on_commit``.
 
-    Runs the broadcast inline when Celery is eager (tests), else enqueues it on the "broadcast" queue.
+    Nothing is enqueued while nobody listens. Runs the broadcast inline when Celery is eager (the demo, the
+    browser tests), else enqueues it on the "broadcast" queue.
     """
     try:
+        if not active_streams():
+            return
         broadcast_live.delay()
-    except Exception:  # a broker outage must never fail the refresh that triggered us
+    except Exception:  # a Redis or broker outage must never fail the refresh that triggered us
         log.exception("could not enqueue the live broadcast")

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET
 from leaderboard import figures
 from leaderboard.consumers import NETWORK_STREAM, leaderboard_stream, orchestrator_stream
 from leaderboard.ens import names_for, resolve_name
-from sla import metrics
+from sla import metrics, page_queries
 from sla import queries as sla
 
 PERIODS: dict[str, timedelta] = {"1h": timedelta(hours=1), "24h": timedelta(hours=24)}
@@ -150,6 +150,7 @@ class Board:
     window_start: datetime | None
     window_end: datetime | None
     workflows: list[str]
+    regions: list[str]
 
 
 def board(choice: Choice) -> Board:
@@ -157,7 +158,7 @@ def board(choice: Choice) -> Board:
     workflow = None if choice.workflow == "all" else choice.workflow
     window_end = sla.latest_window_end(choice.window)
     if window_end is None:
-        return Board([], None, None, [])
+        return Board([], None, None, [], [])
     window_start = window_end - PERIODS[choice.window]
     everything = sla.ranked_scores(choice.window, window_end, None, None)
     workflows = sorted({s.workflow for s in everything})
@@ -171,19 +172,33 @@ def board(choice: Choice) -> Board:
         for s in everything
         if (workflow is None or s.workflow == workflow) and (members is None or s.orchestrator in members)
     ]
-    names = names_for({s.orchestrator for s in ranked})
+    unranked = page_queries.unranked_scores(choice.window, window_end, workflow, members)
+    # a key whose newest scoring version is insufficient is not ranked on an older version's score
+    newest_unranked = {(s.orchestrator, s.workflow): s.version for s in unranked}
+    ranked = [s for s in ranked if newest_unranked.get((s.orchestrator, s.workflow), -1) < s.version]
+    names = names_for({s.orchestrator for s in ranked} | {s.orchestrator for s in unranked})
     rows = [score_row(s, i + 1, names.get(s.orchestrator) or None) for i, s in enumerate(ranked)]
-    return Board(rows, window_start, window_end, workflows)
+    rows += [score_row(s, None, names.get(s.orchestrator) or None) for s in unranked]
+    for row in rows:
+        row["live_key"] = row["address"] if workflow is not None else row["key"]
+    seen = page_queries.choices(window_start, window_end)
+    workflows = sorted(set(workflows) | set(seen.workflows))
+    return Board(rows, window_start, window_end, workflows, list(seen.regions))
 
 
 def _sorted_rows(rows: list[dict[str, Any]], key: str, direction: str) -> list[dict[str, Any]]:
     def key_of(row: dict[str, Any]) -> Any:
         return (row.get("name") or row["address"]).lower() if key == "name" else row.get(key)
 
-    present = [r for r in rows if key_of(r) is not None]
-    missing = [r for r in rows if key_of(r) is None]
-    present.sort(key=key_of, reverse=direction == "desc")
-    return present + missing  # missing values last, whatever the direction
+    ranked = [r for r in rows if r.get("sufficient", True)]
+    unranked = [r for r in rows if not r.get("sufficient", True)]
+    out: list[dict[str, Any]] = []
+    for group in (ranked, unranked):  # "insufficient data" rows always after the ranked ones
+        present = [r for r in group if key_of(r) is not None]
+        missing = [r for r in group if key_of(r) is None]
+        present.sort(key=key_of, reverse=direction == "desc")
+        out += present + missing  # missing values last, whatever the direction
+    return out
 
 
 def _columns(request: HttpRequest, choice: Choice, keys: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -209,7 +224,9 @@ def _leaderboard_context(request: HttpRequest, columns: tuple[str, ...]) -> dict
     workflows = data.workflows
     if choice.workflow != "all" and choice.workflow not in workflows:
         workflows = [*workflows, choice.workflow]
-    regions = [choice.region] if choice.region != "all" else []
+    regions = data.regions
+    if choice.region != "all" and choice.region not in regions:
+        regions = [*regions, choice.region]
     return {
         "rows": _sorted_rows(data.rows, choice.sort, choice.sort_dir),
         "columns": _columns(request, choice, columns),
@@ -269,42 +286,41 @@ class OrchestratorData:
     latest: list[dict[str, Any]]
     figures: dict[str, figures.Figure]
     end: datetime
+    start: datetime
+    overview: page_queries.OrchestratorOverview
+    recent: list[page_queries.RecentSession]
+
+
+HOUR = timedelta(hours=1)
+
+
+def _hour_after(moment: datetime) -> datetime:
+    """End of the hour bucket that holds ``moment`` (so that a window ending there includes it)."""
+    return moment.replace(minute=0, second=0, microsecond=0) + HOUR
+
+
+def page_end(scored_end: datetime | None, active: datetime | None) -> datetime:
+    """Where a page's window ends: the newest scored window or the newest activity, whichever is later."""
+    candidates = [t for t in (scored_end, _hour_after(active) if active else None) if t is not None]
+    return max(candidates) if candidates else _hour_after(timezone.now())
 
 
 def orchestrator_data(address: str, history: str, period: str = "1h") -> OrchestratorData:
     latest = sla.latest_scores_of(address, period) or sla.latest_scores_of(address, "24h")
-    end = max((s.window_end for s in latest), default=None) or timezone.now()
+    end = page_end(max((s.window_end for s in latest), default=None), page_queries.last_activity(address))
     start = end - HISTORY_CHOICES[history]
     series = sla.score_series(address, period, start, end)
-    by_workflow: dict[str, list[sla.StoredScore]] = {}
-    for s in series:
-        by_workflow.setdefault(s.workflow, []).append(s)
-
-    def lines(fn: Any) -> list[tuple[str, list[figures.Point]]]:
-        return [(wf, [(s.window_end, fn(s)) for s in pts]) for wf, pts in sorted(by_workflow.items())]
-
-    def rows(fn: Any) -> Any:
-        return lambda s: fn(score_row(s, None, None))
-
-    figs = {
-        "fig-score": figures.time_series("SLA score", "score (0–100)", lines(lambda s: s.score)),
-        "fig-fps": figures.time_series("Output FPS", "fps", lines(rows(lambda r: r["fps"])), "fps"),
-        "fig-jitter": figures.time_series("Jitter (σ/μ of FPS)", "ratio", lines(rows(lambda r: r["jitter"]))),
-        "fig-p2ff": figures.time_series(
-            "Prompt-to-first-frame p95", "ms", lines(rows(lambda r: r["p2ff_p95_ms"])), "ms"
-        ),
-        "fig-success": figures.time_series("Effective success", "ratio", lines(rows(lambda r: r["success"]))),
-        "fig-swap": figures.time_series(
-            "Swap rate", "swaps per stream", lines(rows(lambda r: r["swap_rate"]))
-        ),
-    }
+    overview = page_queries.orchestrator_overview(address, start, end, "1h")
     names = names_for([address])
     return OrchestratorData(
         address=address,
         name=names.get(address) or None,
         latest=[score_row(s, None, None) for s in latest],
-        figures=figs,
+        figures=figures.orchestrator_figures(series, overview.series, lambda s: score_row(s, None, None)),
         end=end,
+        start=start,
+        overview=overview,
+        recent=page_queries.recent_sessions(address, end),
     )
 
 
@@ -419,8 +435,7 @@ def network_demand(end: datetime, span: timedelta = timedelta(hours=24)) -> Dema
 @require_GET
 def network(request: HttpRequest) -> HttpResponse:
     summary = network_summary()
-    end = summary["window_end"] or timezone.now()
-    demand = network_demand(end)
+    demand = network_demand(page_end(summary["window_end"], page_queries.last_activity()))
     context = {
         "nav": "network",
         "summary": summary,
@@ -513,7 +528,7 @@ def live_snapshot(kind: str, parts: tuple[str, ...]) -> dict[str, dict[str, floa
         workflow, region, window = parts
         data = board(Choice(workflow, region, window, "rank", "asc"))
         return {
-            r["address"] if workflow != "all" else r["key"]: {
+            r["live_key"]: {
                 **{f: r[f] for f in LIVE_FIELDS},
                 "sufficient": 1 if r["sufficient"] else 0,
             }
@@ -534,7 +549,7 @@ def live_snapshot(kind: str, parts: tuple[str, ...]) -> dict[str, dict[str, floa
         return out
     if kind == "network":
         s = network_summary()
-        d = network_demand(s["window_end"] or timezone.now())
+        d = network_demand(page_end(s["window_end"], page_queries.last_activity()))
         summary: dict[str, float | int | None] = {k: v for k, v in s.items() if isinstance(v, int | float)}
         summary.update(
             active_orchestrators=d.active_orchestrators,

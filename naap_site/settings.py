@@ -37,6 +37,8 @@ MIDDLEWARE = [
     # First, so that refused (429) and cached public reads cost nothing further down.
     "sla.http.PublicReadMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # /static/ served by the ASGI app itself (uvicorn naap_site.asgi:application), no collectstatic needed.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "leaderboard.middleware.FramePolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -162,6 +164,8 @@ STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
     "leaderboard.staticfinders.PlotlyFinder",  # vendor/plotly.min.js from the installed plotly package
 ]
+# WhiteNoise serves what the finders find (Plotly included) when STATIC_ROOT was never collected.
+WHITENOISE_USE_FINDERS = env_bool("NAAP_STATIC_USE_FINDERS", True)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -65,6 +65,28 @@ class RateDecision:
     retry_after_s: int
 
 
+def _count(key: str, ttl_s: int) -> int:
+    """Atomically add one to a counter that expires ``ttl_s`` after it was created.
+
+    On Redis this is one pipelined round trip (SET NX EX, INCR) on the cache's own client instead of the
+    three that ``cache.add`` + ``cache.incr`` cost; other cache backends (the demo's local memory) use those.
+    """
+    get_client = getattr(getattr(cache, "_cache", None), "get_client", None)
+    if get_client is None:
+        cache.add(key, 0, timeout=ttl_s)
+        try:
+            return int(cache.incr(key))
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=ttl_s)
+            return 1
+    full_key = cache.make_and_validate_key(key)
+    pipe = get_client(full_key, write=True).pipeline(transaction=False)
+    pipe.set(full_key, 0, nx=True, ex=ttl_s)
+    pipe.incr(full_key)
+    _, count = pipe.execute()
+    return int(count)
+
+
 def check_rate(ip: str, now: float | None = None) -> RateDecision:
     """Count one request from ``ip`` in the current fixed window and say whether it may proceed."""
     limit = int(settings.NAAP_API_RATE_LIMIT)
@@ -72,13 +94,7 @@ def check_rate(ip: str, now: float | None = None) -> RateDecision:
     moment = time.time() if now is None else now
     index = int(moment // window)
     key = f"{settings.NAAP_API_CACHE_NAMESPACE}:rl:{ip}:{index}"
-    # add() is atomic (SET NX); incr() is atomic (INCR). The key outlives its window by one second.
-    cache.add(key, 0, timeout=window + 1)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=window + 1)
-        count = 1
+    count = _count(key, window + 1)  # the key outlives its window by one second
     retry_after = max(1, math.ceil((index + 1) * window - moment))
     return RateDecision(
         allowed=count <= limit,

@@ -15,7 +15,7 @@ from psycopg import sql
 
 from sla import metrics
 from sla.models import Segment
-from sla.rollup_defs import LEVELS, NET, ORCH_KEYS, PERF, REL
+from sla.rollup_defs import LEVELS, NET, ORCH_KEYS, PERF, REL, sql_text
 from sla.rollups import (
     DemandPoint,
     Filters,
@@ -186,26 +186,7 @@ SELECT EXISTS (SELECT 1 FROM {perf} WHERE orchestrator = %(address)s)
     OR EXISTS (SELECT 1 FROM {rel} WHERE orchestrator = %(address)s)
 """
 
-# One page of (bucket × orchestrator × pipeline × region × GPU) rows present in any of the three orchestrator
-# rollups of one level, with the total across pages. {filters}: " AND key = %(key)s" clauses.
-GPU_ROW_KEYS_SQL = """
-WITH keys AS (
-  SELECT bucket, orchestrator, pipeline, region, gpu_id, gpu_type FROM {perf}
-  WHERE bucket >= %(start)s AND bucket < %(end)s {filters}
-  UNION
-  SELECT bucket, orchestrator, pipeline, region, gpu_id, gpu_type FROM {rel}
-  WHERE bucket >= %(start)s AND bucket < %(end)s {filters}
-  UNION
-  SELECT bucket, orchestrator, pipeline, region, gpu_id, gpu_type FROM {net}
-  WHERE bucket >= %(start)s AND bucket < %(end)s {filters}
-)
-SELECT t.total, k.bucket, k.orchestrator, k.pipeline, k.region, k.gpu_id, k.gpu_type
-FROM (SELECT count(*) AS total FROM keys) t
-LEFT JOIN LATERAL (
-  SELECT * FROM keys ORDER BY bucket, orchestrator, gpu_id, pipeline, region, gpu_type
-  LIMIT %(limit)s OFFSET %(offset)s
-) k ON true
-"""
+GPU_ROW_KEYS_SQL = sql_text("read_gpu_row_keys.sql")  # one page of row keys and the total
 
 RowKey = tuple[
     datetime | None, str, str, str, str, str

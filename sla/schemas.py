@@ -15,6 +15,7 @@ class Schema(BaseModel):
     ~1 ms per nested row here; nothing in this API validates ORM objects, so the plain model is enough.
     """
 
+
 Interval = Literal["1m", "5m", "1h", "1d"]
 Period = Literal["1h", "24h"]
 

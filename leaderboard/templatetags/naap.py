@@ -138,7 +138,8 @@ def _row_html(row: dict[str, Any], columns: list[dict[str, Any]], link_target: s
                 f'<td data-field="{key}" data-sort-value="{_sv(row.get(key))}">{_n(row.get(key), col["type"], key)}</td>'
             )
     css = "" if row.get("sufficient", True) else ' class="insufficient"'
-    return f'<tr data-address="{address}"{css}>{"".join(cells)}</tr>'
+    live_key = escape(row.get("live_key") or row["address"])
+    return f'<tr data-address="{address}" data-row="{live_key}"{css}>{"".join(cells)}</tr>'
 
 
 UNIT_PCT = '<span class="unit"> %</span>'

@@ -35,6 +35,9 @@
       return raw || "";
     };
     rows.sort(function (a, b) {
+      // rows with "insufficient data" are not ranked: always after the ranked ones
+      var ua = a.classList.contains("insufficient"), ub = b.classList.contains("insufficient");
+      if (ua !== ub) return ua ? 1 : -1;
       var ka = key(a), kb = key(b);
       if (ka === null && kb === null) return 0;
       if (ka === null) return 1;  // missing values always last
@@ -109,29 +112,111 @@
     });
   }
 
+  function findRow(table, key) {
+    var found = null;
+    table.querySelectorAll("tr[data-row]").forEach(function (tr) { if (tr.dataset.row === key) found = tr; });
+    return found;
+  }
+
+  var UNITS = { fps: "fps", ms: "ms", pct: "%", eth: "ETH", min: "min" };
+
+  function numberSpan(field, kind) {
+    var span = document.createElement("span");
+    span.className = "num"; span.dataset.live = field; span.dataset.format = kind;
+    return span;
+  }
+
+  // A row that appeared after the first paint: built from the table's columns (the delta carries only its
+  // key "address" or "address|workflow" and numbers; the name is the short address until the next reload).
+  function newRow(table, key) {
+    var parts = key.split("|"), address = parts[0], workflow = parts[1] || "";
+    var tr = document.createElement("tr");
+    tr.dataset.address = address; tr.dataset.row = key;
+    table.querySelectorAll("thead th[data-col]").forEach(function (th) {
+      var col = th.dataset.col, kind = th.dataset.type, cell;
+      if (col === "name") {
+        cell = document.createElement("th"); cell.scope = "row";
+        var a = document.createElement("a");
+        a.href = "/orchestrators/" + address; a.title = address;
+        a.textContent = address.slice(0, 6) + "\u2026" + address.slice(-4);
+        var target = table.querySelector('th[data-field="name"] a[target]');
+        if (target) a.target = target.target;
+        cell.appendChild(a); cell.dataset.sortValue = a.textContent.toLowerCase();
+      } else {
+        cell = document.createElement("td");
+        if (col === "workflow") { cell.className = "text"; cell.textContent = workflow; cell.dataset.sortValue = workflow; }
+        else if (col === "rank") { var r = document.createElement("span"); r.dataset.live = "rank"; cell.appendChild(r); }
+        else {
+          cell.appendChild(numberSpan(col, kind));
+          if (UNITS[kind]) {
+            var unit = document.createElement("span"); unit.className = "unit"; unit.textContent = " " + UNITS[kind];
+            cell.appendChild(unit);
+          }
+          if (col === "score") {
+            var label = document.createElement("span");
+            label.className = "insufficient-label"; label.textContent = "insufficient data"; label.hidden = true;
+            cell.appendChild(label);
+            var subs = document.createElement("div"); subs.className = "subs";
+            ["latency", "reliability", "performance"].forEach(function (name) {
+              var sub = document.createElement("span"); sub.className = "sub";
+              sub.textContent = name[0].toUpperCase() + "\u00a0"; sub.appendChild(numberSpan(name, "score"));
+              subs.appendChild(sub); subs.appendChild(document.createTextNode(" "));
+            });
+            cell.appendChild(subs);
+          }
+        }
+      }
+      cell.dataset.field = col;
+      if (cell.dataset.sortValue === undefined) cell.dataset.sortValue = "";
+      tr.appendChild(cell);
+    });
+    var empty = table.querySelector("tr.empty");
+    if (empty) empty.remove();
+    table.tBodies[0].appendChild(tr);
+    return tr;
+  }
+
+  function setSufficient(tr, sufficient) {
+    tr.classList.toggle("insufficient", !sufficient);
+    var score = tr.querySelector('td[data-field="score"] > [data-live="score"]');
+    var label = tr.querySelector(".insufficient-label");
+    if (!label && !sufficient && score) {
+      label = document.createElement("span");
+      label.className = "insufficient-label"; label.textContent = "insufficient data";
+      score.parentNode.insertBefore(label, score);
+    }
+    if (label) label.hidden = !!sufficient;
+    if (score) score.hidden = !sufficient;
+    var rank = tr.querySelector('[data-live="rank"]');
+    if (rank && !sufficient) rank.textContent = "–";
+  }
+
   function applyLeaderboard(data) {
     var table = document.getElementById("leaderboard-table");
     if (!table) return;
     var rows = data.rows || {};
-    var needsReload = false;
-    Object.keys(rows).forEach(function (address) {
-      var tr = table.querySelector('tr[data-address="' + address + '"]');
-      if (!tr) { needsReload = true; return; }
-      applyFields(tr, rows[address]);
-      if ("sufficient" in rows[address]) {
-        tr.classList.toggle("insufficient", !rows[address].sufficient);
-        var label = tr.querySelector(".insufficient-label");
-        var score = tr.querySelector('[data-live="score"]');
-        if (label && rows[address].sufficient) { label.remove(); score.hidden = false; }
+    Object.keys(rows).forEach(function (key) {
+      var fields = rows[key];
+      var tr = findRow(table, key) || newRow(table, key);
+      applyFields(tr, fields);
+      if ("rank" in fields) {
+        var rank = tr.querySelector('[data-live="rank"]');
+        if (rank) rank.textContent = fields.rank === null ? "–" : String(fields.rank);
+        var cell = tr.querySelector('[data-field="rank"]');
+        if (cell) cell.dataset.sortValue = fields.rank === null ? "" : fields.rank;
       }
+      if ("score" in fields) {
+        var sc = tr.querySelector('[data-field="score"]');
+        if (sc) sc.dataset.sortValue = fields.score === null ? "" : fields.score;
+      }
+      if ("sufficient" in fields) setSufficient(tr, fields.sufficient);
     });
-    (data.removed || []).forEach(function (address) {
-      var tr = table.querySelector('tr[data-address="' + address + '"]');
+    (data.removed || []).forEach(function (key) {
+      var tr = findRow(table, key);
       if (tr) tr.remove();
     });
     sortTable(table, table.dataset.sort || "rank", table.dataset.dir || "asc");
     table.dataset.updates = String(Number(table.dataset.updates || 0) + 1);
-    if (needsReload) document.body.dataset.newRows = "1";
   }
 
   function applyPoints(rows) {

@@ -145,3 +145,211 @@ def test_methodology_renders_the_metric_definitions_document(client: Client, mak
     assert first_heading.split(" (")[0] in html
     assert "scoring version 1" in html
     assert "Reproduce this score" in html
+
+
+# --- pages over real rollups (sessions → segments → rollups, then stored scores) ---------------------------
+
+HOUR = timedelta(hours=1)
+ORCH_A, ORCH_B = address(0xA), address(0xB)
+
+
+def _figure(html: str, fig_id: str) -> dict:
+    found = re.search(rf'<script id="{fig_id}" type="application/json">(.*?)</script>', html, re.S)
+    assert found, fig_id
+    return json.loads(found[1])
+
+
+def _table(html: str, table_id: str) -> list[list[str]]:
+    """The text of each body row's cells (tags stripped) of one table."""
+    body = html.split(f'id="{table_id}"')[1].split("</table>")[0].split("<tbody>")[1]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
+    cells = [re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S) for row in rows]
+    return [[re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", c)).strip() for c in row] for row in cells]
+
+
+@pytest.fixture
+def served() -> None:
+    """Orchestrator A serves three sessions (a clean one, one swapped away for capacity on another workflow,
+    region and GPU, one failed by an orchestrator error); B takes over the swapped one."""
+    from sla.refresh import refresh
+    from tests.sla.rollup_factories import SegSpec, make_session, mark_dirty
+
+    a100 = "NVIDIA A100"
+    make_session(
+        "s1",
+        segments=(SegSpec(orchestrator=ORCH_A, fps={0: [20, 20, 20]}, p2ff_ms=1000.0, e2e_ms=400.0),),
+    )
+    make_session(
+        "s2",
+        "r2",
+        request_at=ANCHOR + timedelta(minutes=3),
+        pipeline="streamdiffusion",
+        segments=(
+            SegSpec(
+                orchestrator=ORCH_A,
+                gpu_id="gpu-1",
+                gpu_type=a100,
+                region="us-east",
+                fps={0: [10, 10, 10]},
+                swapped_away=True,
+                swap_reason="capacity",
+            ),
+            SegSpec(orchestrator=ORCH_B, offset_s=20),
+        ),
+    )
+    make_session(
+        "s3",
+        "r3",
+        request_at=ANCHOR + timedelta(minutes=10),
+        outcome="failed",
+        segments=(
+            SegSpec(
+                orchestrator=ORCH_A, ended_cleanly=False, error_class="orchestrator", p2ff_ms=3000.0, e2e_ms=800.0
+            ),
+        ),
+    )
+    mark_dirty(ANCHOR - HOUR, ANCHOR + 3 * HOUR)
+    refresh(ANCHOR + 4 * HOUR)
+
+
+def test_unranked_orchestrators_are_listed_after_the_ranked_ones_as_insufficient_data(
+    client: Client, make_score
+) -> None:
+    make_score(address(1), 90.0, fps=10.0)
+    make_score(address(2), None, sessions=2, started=2, effective_ok=2, sufficient=False, fps=50.0)
+    make_score(address(3), 70.0, fps=30.0)
+    html = client.get("/").content.decode()
+    assert _rows(html) == [address(1), address(3), address(2)]
+    unranked = html.split(f'data-address="{address(2)}"')[1].split("</tr>")[0]
+    assert unranked.split(">")[0].endswith('class="insufficient"')
+    assert "insufficient data" in unranked
+    assert '<span data-live="rank">–</span>' in unranked
+    assert ">2<" in unranked  # its sample size is shown
+    # whatever the sort, unranked rows stay after the ranked ones
+    assert _rows(client.get("/?sort=fps&dir=desc").content.decode()) == [address(3), address(1), address(2)]
+
+
+def test_a_newer_version_that_is_insufficient_hides_the_older_sufficient_score(
+    client: Client, make_score
+) -> None:
+    make_score(address(1), 80.0, version=1)
+    make_score(address(1), None, version=2, sessions=3, sufficient=False)
+    html = client.get("/").content.decode()
+    assert _rows(html) == [address(1)]
+    assert "insufficient data" in html.split(f'data-address="{address(1)}"')[1].split("</tr>")[0]
+
+
+def test_dropdowns_list_every_region_and_workflow_seen_and_the_region_filter_applies(
+    client: Client, make_score, served: None
+) -> None:
+    make_score(ORCH_A, 80.0, window_end=ANCHOR + HOUR)
+    make_score(ORCH_B, None, sessions=1, sufficient=False, window_end=ANCHOR + HOUR)
+    html = client.get("/").content.decode()
+    region_select = html.split('name="region"')[1].split("</select>")[0]
+    assert re.findall(r'<option value="([^"]+)"', region_select) == ["all", "eu", "us-east"]
+    workflow_select = html.split('name="workflow"')[1].split("</select>")[0]
+    assert re.findall(r'<option value="([^"]+)"', workflow_select) == ["all", "streamdiffusion", WORKFLOW]
+    assert _rows(html) == [ORCH_A, ORCH_B]
+    assert _rows(client.get("/?region=us-east").content.decode()) == [ORCH_A]
+    assert _rows(client.get("/?region=eu").content.decode()) == [ORCH_A, ORCH_B]
+    assert '<option value="us-east" selected>' in client.get("/?region=us-east").content.decode()
+
+
+def test_orchestrator_page_shows_reasons_gpus_workflows_and_recent_sessions(
+    client: Client, make_score, served: None
+) -> None:
+    make_score(ORCH_A, 80.0, window_end=ANCHOR + HOUR)
+    html = client.get(f"/orchestrators/{ORCH_A}").content.decode()
+    failures = dict((name, count) for name, count in _table(html, "failure-reasons"))
+    assert failures == {"orchestrator": "1", "network": "0", "unknown": "0", "client errors": "0"}
+    assert _table(html, "swap-reasons") == [["capacity", "1"]]
+    served_workflows = _table(html, "workflows-served")
+    assert [(r[0], r[1], r[2]) for r in served_workflows] == [
+        ("streamdiffusion", "1", "10.0 fps"),
+        (WORKFLOW, "2", "20.0 fps"),
+    ]
+    assert served_workflows[1][3] == "50.0 %"  # effective success: 1 of 2 started without an orchestrator error
+    assert _table(html, "gpus-served") == [
+        ["gpu-0", "NVIDIA GeForce RTX 4090", "eu", WORKFLOW, "20.0 fps", "2"],
+        ["gpu-1", "NVIDIA A100", "us-east", "streamdiffusion", "10.0 fps", "1"],
+    ]
+    recent = _table(html, "recent-sessions")
+    assert [(r[0][11:16], r[1], r[4], r[5], r[7]) for r in recent] == [
+        ("14:10", "s3", "failed · orchestrator error", "3,000 ms", "0"),
+        ("14:03", "s2", "ok · swapped away (capacity)", "900 ms", "1"),
+        ("14:00", "s1", "ok", "1,000 ms", "0"),
+    ]
+
+
+def test_orchestrator_charts_show_latency_percentiles_success_and_swap_rate_per_hour(
+    client: Client, make_score, served: None
+) -> None:
+    make_score(ORCH_A, 80.0, window_end=ANCHOR + HOUR)
+    html = client.get(f"/orchestrators/{ORCH_A}").content.decode()
+    p2ff = _figure(html, "fig-p2ff")
+    assert [t["name"] for t in p2ff["data"]] == ["p50", "p95", "p99"]
+    assert p2ff["data"][0]["x"] == [ANCHOR.isoformat()]
+    # P2FF of A's segments: 1000, 900, 3000 ms; the histogram keeps each within 5 %
+    assert p2ff["data"][0]["y"][0] == pytest.approx(1000, rel=0.05)
+    assert p2ff["data"][2]["y"][0] == pytest.approx(3000, rel=0.05)
+    e2e = _figure(html, "fig-e2e")
+    assert e2e["data"][2]["y"][0] == pytest.approx(800, rel=0.05)
+    success = _figure(html, "fig-success")
+    assert success["data"][0]["name"] == "effective success"
+    assert success["data"][0]["y"] == [pytest.approx(2 / 3)]
+    swap = _figure(html, "fig-swap")
+    assert swap["data"][0]["y"] == [pytest.approx(1 / 3)]  # one swap over three streams
+
+
+@pytest.fixture
+def demand() -> None:
+    """Two attempts of stream s1 on A (2 inference minutes), s2 refused for lack of capacity, s3 on B failing
+    without output; fees on r1 and r2; A advertises 4 slots for 5 minutes (20 slot-minutes)."""
+    from sla.refresh import refresh
+    from tests.sla.rollup_factories import SegSpec, capability, make_session, mark_dirty, payment
+
+    make_session(
+        "s1",
+        segments=(
+            SegSpec(orchestrator=ORCH_A, fps={0: [20] * 3, 1: [20] * 3}, output_seconds={0: 30.0, 1: 60.0}),
+        ),
+    )
+    make_session(
+        "s1",
+        "r2",
+        request_at=ANCHOR + timedelta(minutes=5),
+        segments=(SegSpec(orchestrator=ORCH_A, fps={5: [20] * 3}),),
+    )
+    make_session("s2", "r3", request_at=ANCHOR + timedelta(minutes=10), outcome="no_orchestrator", segments=())
+    make_session(
+        "s3",
+        "r4",
+        request_at=ANCHOR + timedelta(minutes=50),
+        duration_s=900,
+        outcome="failed",
+        segments=(SegSpec(orchestrator=ORCH_B, gpu_type="NVIDIA A100", started=False, ended_cleanly=False),),
+    )
+    payment(ANCHOR + timedelta(minutes=1), "r1", "2400000000000000")
+    payment(ANCHOR + timedelta(minutes=6), "r2", "1")
+    capability(ANCHOR, ORCH_A, 4)
+    mark_dirty(ANCHOR - HOUR, ANCHOR + 3 * HOUR)
+    refresh(ANCHOR + 4 * HOUR)
+
+
+def test_network_page_charts_real_demand(client: Client, demand: None) -> None:
+    html = client.get("/network").content.decode()
+    hours = [ANCHOR.isoformat(), (ANCHOR + HOUR).isoformat()]
+    streams = _figure(html, "fig-streams")["data"][0]
+    assert (streams["x"], streams["y"]) == (hours, [3, 0])  # s1 (twice requested), s2 and s3 in the first hour
+    minutes = _figure(html, "fig-minutes")["data"][0]
+    assert minutes["y"] == [pytest.approx((30 + 60 + 30) / 60), 0.0]
+    capacity = _figure(html, "fig-capacity")["data"][0]
+    assert capacity["y"] == [pytest.approx(2.0 / 20.0), None]
+    assert _figure(html, "fig-missing")["data"][0]["y"] == [1, 0]
+    assert _figure(html, "fig-fees")["data"][0]["y"] == [pytest.approx(0.002400000000000001), 0.0]
+    heat = _figure(html, "fig-heatmap")["data"][0]
+    assert (heat["x"], heat["y"]) == ([WORKFLOW], ["(unknown)", "eu"])
+    assert heat["z"] == [[0.0], [pytest.approx(2.0)]]
+    assert _table(html, "gpu-types") == [["NVIDIA GeForce RTX 4090", "2.0 min"]]
+    assert re.search(r'data-live="active_orchestrators"[^>]*>1<', html)  # B produced no output
+    assert re.search(r'data-live="missing_capacity"[^>]*>1<', html)

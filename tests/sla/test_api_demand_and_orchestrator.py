@@ -45,7 +45,9 @@ def demand() -> None:
     # Stream s1: two attempts (r1, r2) on A; s2 refused for lack of capacity; s3 on B fails and ends next hour.
     make_session("s1", segments=(SegSpec(fps={0: [20] * 3, 1: [20] * 3}, output_seconds={0: 30.0, 1: 60.0}),))
     make_session("s1", "r2", request_at=ANCHOR + timedelta(minutes=5), segments=(SegSpec(fps={5: [20] * 3}),))
-    make_session("s2", "r3", request_at=ANCHOR + timedelta(minutes=10), outcome="no_orchestrator", segments=())
+    make_session(
+        "s2", "r3", request_at=ANCHOR + timedelta(minutes=10), outcome="no_orchestrator", segments=()
+    )
     make_session(
         "s3",
         "r4",
@@ -69,7 +71,11 @@ def demand_rows(query: str) -> list[dict[str, Any]]:
 
 def test_demand_counts_streams_minutes_capacity_fees_and_orchestrators(demand: None) -> None:
     rows = demand_rows(DAY)
-    assert [(r["time_window"][11:16], r["region"]) for r in rows] == [("14:00", ""), ("14:00", "eu"), ("15:00", "eu")]
+    assert [(r["time_window"][11:16], r["region"]) for r in rows] == [
+        ("14:00", ""),
+        ("14:00", "eu"),
+        ("15:00", "eu"),
+    ]
     refused, eu, later = rows
     assert (refused["sessions"], refused["streams"], refused["missing_capacity"]) == (1, 1, 1)
     assert eu["workflow"] == PIPE and eu["gateway"] is None
@@ -181,7 +187,9 @@ def test_the_orchestrator_summary_has_totals_workflows_gpus_and_scores(orchestra
         ("2026-01-09T14:00:00Z/2026-01-09T15:00:00Z", "streamdiffusion"),
         ("2026-01-09T14:00:00Z/2026-01-09T15:00:00Z", PIPE),
     ]
-    assert body["series"][1]["metrics"]["prompt_to_first_frame_latency_ms"]["p50"] == pytest.approx(1000, rel=0.05)
+    assert body["series"][1]["metrics"]["prompt_to_first_frame_latency_ms"]["p50"] == pytest.approx(
+        1000, rel=0.05
+    )
 
 
 def test_a_one_hour_window_has_a_minute_series(orchestrator: None) -> None:
@@ -201,7 +209,12 @@ def test_an_unknown_orchestrator_is_404(orchestrator: None) -> None:
 
 @pytest.mark.parametrize(
     ("path", "param"),
-    [("0x1234", "address"), ("orch.eth", "address"), (f"{ORCH_A}?window=2d", "window"), (f"{ORCH_A}?to=x", "to")],
+    [
+        ("0x1234", "address"),
+        ("orch.eth", "address"),
+        (f"{ORCH_A}?window=2d", "window"),
+        (f"{ORCH_A}?to=x", "to"),
+    ],
 )
 def test_bad_orchestrator_parameters_are_422_naming_the_parameter(path: str, param: str) -> None:
     response = profile(path)

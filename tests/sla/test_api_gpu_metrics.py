@@ -159,7 +159,10 @@ def test_filters_keep_only_matching_rows(network: None, query: str, expected: li
 
 def test_a_five_minute_interval_splits_the_hour_into_buckets(network: None) -> None:
     body = get(f"o_wallet={ORCH_A}&from=2026-01-09T14:00:00Z&to=2026-01-09T14:30:00Z&interval=5m").json()
-    assert [(r["time_window"][11:16], r["gpu_id"]) for r in body["data"]] == [("14:00", "gpu-0"), ("14:10", "gpu-1")]
+    assert [(r["time_window"][11:16], r["gpu_id"]) for r in body["data"]] == [
+        ("14:00", "gpu-0"),
+        ("14:10", "gpu-1"),
+    ]
     assert body["data"][0]["time_window"].endswith("/2026-01-09T14:05:00Z")
 
 

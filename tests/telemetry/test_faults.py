@@ -25,9 +25,10 @@ from tests.telemetry.conftest import raw_ids, start_worker_process, status_event
 
 pytestmark = pytest.mark.slow
 
+# pg_locks is live; pg_stat_activity would be a snapshot fixed for the length of our transaction
 WORKER_BACKENDS = """
-SELECT pid FROM pg_stat_activity
-WHERE datname = %s AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'
+SELECT DISTINCT pid FROM pg_locks
+WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = %s)
 """
 
 

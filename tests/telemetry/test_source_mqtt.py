@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 
@@ -148,3 +150,58 @@ def test_garbage_payloads_are_rejected_with_a_reason_and_the_consumer_carries_on
     finally:
         consumer.close(5)
         pub.loop_stop()
+
+
+class PrivateMosquitto:
+    """A Mosquitto of our own on a free port, so that it can be restarted without touching the shared one."""
+
+    def __init__(self) -> None:
+        from tests.peers.kafka_broker import free_port
+
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        from tests.peers.kafka_broker import port_answers
+
+        self.process = subprocess.Popen(
+            ["/usr/sbin/mosquitto", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda: port_answers(self.port), 20)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.mark.skipif(
+    not shutil.which("mosquitto", path="/usr/sbin:/usr/bin"), reason="needs the mosquitto binary"
+)
+@pytest.mark.django_db
+def test_the_consumer_reconnects_and_resubscribes_after_the_broker_restarts(stream_id: str) -> None:
+    broker = PrivateMosquitto()
+    broker.start()
+    dispatcher: Dispatcher[AckToken] = Dispatcher(
+        "mqtt", mode="inprocess", batch_size=50, max_delay_s=0.05, wall_clock=lambda: ANCHOR
+    )
+    target = MqttTarget.from_url(f"mqtt://naap@127.0.0.1:{broker.port}", api_key="k")
+    consumer = MqttConsumer(dispatcher, [stream_id], target, client_id="restart-test", reconnect_max_s=2)
+    try:
+        run_until(consumer, lambda: consumer.subscribed)
+        broker.stop()
+        run_until(consumer, lambda: not consumer.connected)
+        broker.start()
+        run_until(consumer, lambda: consumer.subscribed and consumer.connects == 2, 60)
+        pub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+        pub.connect("127.0.0.1", broker.port)
+        pub.loop_start()
+        publish(pub, stream_id, json.dumps(status_event("after-restart")))
+        pub.loop_stop()
+        run_until(consumer, lambda: consumer.dispatcher.stats.acked == 1)
+        assert raw_ids() == ["after-restart"]
+    finally:
+        consumer.close(5)
+        broker.stop()
