@@ -153,13 +153,15 @@ def bare_copy(url: str) -> tuple[float, int]:
                     sql.Literal(f"{day + timedelta(days=1):%Y-%m-%d} 00:00+00"),
                 )
             )
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in RAW.column_names())
         with (
             dump.open("wb") as out,
-            conn.cursor().copy("COPY telemetry_events_raw TO STDOUT (FORMAT binary)") as copy,
+            conn.cursor().copy(
+                sql.SQL("COPY (SELECT {} FROM telemetry_events_raw) TO STDOUT (FORMAT binary)").format(cols)
+            ) as copy,
         ):
             for chunk in copy:
                 out.write(chunk)
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c in RAW.column_names())
         started = time.perf_counter()
         with (
             conn.transaction(),

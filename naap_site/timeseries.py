@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.operations.base import Operation
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 PARTITION_DAYS = 1
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -83,17 +84,23 @@ def create_statements(table: TimeTable, mode: str) -> list[sql.Composable]:
                 sql.Literal(table.name), sql.Literal(table.time_column)
             )
         )
-        if table.compress_segment_by:
-            statements.append(
-                sql.SQL(
-                    "ALTER TABLE {} SET (timescaledb.compress, timescaledb.compress_segmentby = {})"
-                ).format(name, sql.Literal(table.compress_segment_by))
+        # Every time table is compressed once its chunks are older than ``compress_after``: segmented by
+        # ``compress_segment_by`` where given (else none, explicitly), newest rows first within a segment.
+        statements.append(
+            sql.SQL(
+                "ALTER TABLE {} SET (timescaledb.compress, timescaledb.compress_segmentby = {}, "
+                "timescaledb.compress_orderby = {})"
+            ).format(
+                name,
+                sql.Literal(table.compress_segment_by or ""),
+                sql.Literal(f"{table.time_column} DESC"),
             )
-            statements.append(
-                sql.SQL("SELECT add_compression_policy({}, INTERVAL {})").format(
-                    sql.Literal(table.name), sql.Literal(table.compress_after)
-                )
+        )
+        statements.append(
+            sql.SQL("SELECT add_compression_policy({}, INTERVAL {})").format(
+                sql.Literal(table.name), sql.Literal(table.compress_after)
             )
+        )
     else:
         statements.append(
             sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({})) PARTITION BY RANGE ({})").format(
@@ -211,11 +218,44 @@ def drop_partitions_before(table: str, cutoff: datetime) -> list[str]:
     return dropped
 
 
+RETENTION_POLICY_SQL = """
+SELECT job_id, (config->>'drop_after')::interval = make_interval(days => %s)
+FROM timescaledb_information.jobs
+WHERE proc_name = 'policy_retention' AND hypertable_schema = current_schema() AND hypertable_name = %s
+"""
+
+
+def apply_retention_policy(cursor: Any, table: str, days: int) -> str:
+    """Retention on TimescaleDB: a policy job drops chunks older than ``days`` (none when ``days`` is 0).
+
+    Returns what was done: ``added``, ``replaced``, ``removed``, ``kept`` or ``none``.
+    """
+    cursor.execute(RETENTION_POLICY_SQL, [max(days, 0), table])
+    row = cursor.fetchone()
+    if days <= 0:
+        if row is None:
+            return "none"
+        cursor.execute("SELECT remove_retention_policy(%s)", [table])
+        return "removed"
+    if row is not None and row[1]:
+        return "kept"
+    if row is not None:
+        cursor.execute("SELECT remove_retention_policy(%s)", [table])
+    cursor.execute("SELECT add_retention_policy(%s, drop_after => make_interval(days => %s))", [table, days])
+    return "added" if row is None else "replaced"
+
+
 # --- Rollups ----------------------------------------------------------------------------------------------
 # One SELECT defines each rollup. A base rollup (no parent) is a table filled from derived rows by
 # delete+insert over the buckets of a time range, in both modes (a hypertable on TimescaleDB). A derived
 # rollup merges its parent: on TimescaleDB a hierarchical continuous aggregate with a refresh policy, on plain
 # PostgreSQL a table refreshed the same delete+insert way. Templates use {bucket}, {source} and {where}.
+#
+# The continuous aggregates use real-time aggregation: buckets at or after the watermark (the end of what has
+# been materialized) are computed from the finer level at query time, so they are current before any refresh.
+# Buckets below the watermark are only corrected by a refresh, which TimescaleDB cannot run inside a
+# transaction; :func:`refresh_rollup` therefore leaves in-transaction refreshes of not-yet-materialized
+# buckets to real-time aggregation (the caller records them for a later refresh) and refuses the rest.
 
 _BUCKET_ORIGIN = "2000-01-01 00:00:00+00"
 
@@ -259,7 +299,7 @@ def rollup_create_statements(rollup: Rollup, mode: str) -> list[sql.Composable]:
     if mode == "timescale" and rollup.parent is not None:
         return [
             sql.SQL(
-                "CREATE MATERIALIZED VIEW {} WITH (timescaledb.continuous, timescaledb.materialized_only = true)"
+                "CREATE MATERIALIZED VIEW {} WITH (timescaledb.continuous, timescaledb.materialized_only = false)"
                 " AS {} WITH NO DATA"
             ).format(name, rollup_select(rollup, mode, ranged=False)),
             sql.SQL(
@@ -304,18 +344,48 @@ def is_continuous_aggregate(rollup: Rollup, mode: str) -> bool:
     return mode == "timescale" and rollup.parent is not None
 
 
-def refresh_rollup(cursor: Any, rollup: Rollup, start: datetime, end: datetime, mode: str) -> None:
+class RefreshInTransactionError(RuntimeError):
+    """A continuous aggregate has materialized buckets to correct, and the caller is inside a transaction."""
+
+
+# True when every bucket from %s on is served by real-time aggregation (nothing materialized there yet).
+CAGG_UNMATERIALIZED_SQL = """
+SELECT %s >= COALESCE(_timescaledb_functions.to_timestamp(_timescaledb_functions.cagg_watermark(c.mat_hypertable_id)),
+                      '-infinity'::timestamptz)
+FROM _timescaledb_catalog.continuous_agg c
+WHERE c.user_view_schema = current_schema() AND c.user_view_name = %s
+"""
+
+
+def in_transaction(cursor: Any) -> bool:
+    """Whether the cursor's connection is inside an open transaction block (e.g. Django's ``atomic``)."""
+    return bool(cursor.connection.info.transaction_status != TransactionStatus.IDLE)
+
+
+def refresh_rollup(cursor: Any, rollup: Rollup, start: datetime, end: datetime, mode: str) -> bool:
     """Recompute the buckets in [start, end) (aligned by the caller). Idempotent.
 
-    Continuous aggregates are refreshed by TimescaleDB (the caller must not be inside a transaction);
-    tables by delete+insert inside the caller's transaction.
+    Tables are recomputed by delete+insert inside the caller's transaction. Continuous aggregates are
+    refreshed by TimescaleDB, which needs autocommit; inside a transaction nothing is materialized and this
+    returns False when the buckets are served by real-time aggregation anyway (the caller must refresh the
+    range again later), or raises :class:`RefreshInTransactionError` when materialized buckets would stay
+    stale. Returns True when the buckets are up to date in storage.
     """
     if is_continuous_aggregate(rollup, mode):
+        if in_transaction(cursor):
+            cursor.execute(CAGG_UNMATERIALIZED_SQL, [start, rollup.name])
+            row = cursor.fetchone()
+            if row is not None and row[0]:
+                return False
+            raise RefreshInTransactionError(
+                f"{rollup.name}: buckets from {start.isoformat()} are materialized and can only be "
+                "refreshed outside a transaction"
+            )
         cursor.execute(
             sql.SQL("CALL refresh_continuous_aggregate({}, %s, %s)").format(sql.Literal(rollup.name)),
             [start, end],
         )
-        return
+        return True
     name = sql.Identifier(rollup.name)
     cursor.execute(sql.SQL("DELETE FROM {} WHERE bucket >= %s AND bucket < %s").format(name), [start, end])
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in rollup.column_names())
@@ -323,6 +393,7 @@ def refresh_rollup(cursor: Any, rollup: Rollup, start: datetime, end: datetime, 
         sql.SQL("INSERT INTO {} ({}) {}").format(name, columns, rollup_select(rollup, mode, ranged=True)),
         {"start": start, "end": end},
     )
+    return True
 
 
 class CreateRollups(Operation):

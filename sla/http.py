@@ -24,9 +24,10 @@ import hashlib
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from asgiref.sync import markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -136,21 +137,40 @@ def _response_cache_key(request: HttpRequest) -> str:
 
 
 class PublicReadMiddleware:
-    """Rate limiting, CORS, shared response cache and ETag/304 for the public read API."""
+    """Rate limiting, CORS, shared response cache and ETag/304 for the public read API.
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+    Async-only on purpose: Django runs a dual-mode middleware in sync mode when the layers below it are sync
+    (they are), which would put every request, cache hits included, on the single thread where Django
+    serialises sync views under ASGI. As an async middleware its checks and cache reads run on worker
+    threads of their own (``thread_sensitive=False``), so a refused or cached read never queues behind a
+    view. Under WSGI (the test client) Django adapts it with ``async_to_sync``.
+    """
+
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]]) -> None:
         self.get_response = get_response
+        markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+    async def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if not request.path.startswith(settings.NAAP_API_PUBLIC_PREFIX):
-            return self.get_response(request)
+            return await self.get_response(request)
+        early, decision = await sync_to_async(self._before, thread_sensitive=False)(request)
+        if early is not None:
+            return early
+        response = await self.get_response(request)
+        return await sync_to_async(self._after, thread_sensitive=False)(request, response, decision)
+
+    def _before(self, request: HttpRequest) -> tuple[HttpResponseBase | None, RateDecision | None]:
+        """An answer that needs no view (preflight, 429, cache hit), and the rate decision."""
         if request.method == "OPTIONS":
             preflight = HttpResponse(status=204)
             _add_cors(preflight)
             preflight["Access-Control-Allow-Methods"] = ALLOWED_METHODS
             preflight["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
             preflight["Access-Control-Max-Age"] = "86400"
-            return preflight
+            return preflight, None
 
         decision = check_rate(client_ip(request))
         if not decision.allowed:
@@ -164,30 +184,46 @@ class PublicReadMiddleware:
             refused["X-RateLimit-Limit"] = str(decision.limit)
             refused["X-RateLimit-Remaining"] = "0"
             _add_cors(refused)
-            return refused
+            return refused, decision
 
-        response = self._cached_or_fresh(request)
-        response["X-RateLimit-Limit"] = str(decision.limit)
-        response["X-RateLimit-Remaining"] = str(decision.remaining)
+        hit = self._cached(request)
+        if hit is not None:
+            return self._decorate(hit, decision), decision
+        return None, decision
+
+    def _after(
+        self, request: HttpRequest, response: HttpResponseBase, decision: RateDecision | None
+    ) -> HttpResponseBase:
+        return self._decorate(self._store(request, response), decision)
+
+    @staticmethod
+    def _decorate(response: HttpResponseBase, decision: RateDecision | None) -> HttpResponseBase:
+        if decision is not None:
+            response["X-RateLimit-Limit"] = str(decision.limit)
+            response["X-RateLimit-Remaining"] = str(decision.remaining)
         _add_cors(response)
         return response
 
-    def _cached_or_fresh(self, request: HttpRequest) -> HttpResponseBase:
-        cacheable = request.method in {"GET", "HEAD"} and settings.NAAP_API_RESPONSE_CACHE_S > 0
-        key = _response_cache_key(request) if cacheable else ""
-        if cacheable:
-            hit = cache.get(key)
-            if hit is not None:
-                content, content_type, etag, cache_control = hit
-                if _etag_matches(request.headers.get("If-None-Match", ""), etag):
-                    return _not_modified(etag, cache_control)
-                served = HttpResponse(content, content_type=content_type)
-                served["ETag"] = etag
-                served["Cache-Control"] = cache_control
-                served["X-Cache"] = "hit"
-                return served
+    @staticmethod
+    def _cacheable(request: HttpRequest) -> bool:
+        return request.method in {"GET", "HEAD"} and settings.NAAP_API_RESPONSE_CACHE_S > 0
 
-        response = self.get_response(request)
+    def _cached(self, request: HttpRequest) -> HttpResponseBase | None:
+        if not self._cacheable(request):
+            return None
+        hit = cache.get(_response_cache_key(request))
+        if hit is None:
+            return None
+        content, content_type, etag, cache_control = hit
+        if _etag_matches(request.headers.get("If-None-Match", ""), etag):
+            return _not_modified(etag, cache_control)
+        served = HttpResponse(content, content_type=content_type)
+        served["ETag"] = etag
+        served["Cache-Control"] = cache_control
+        served["X-Cache"] = "hit"
+        return served
+
+    def _store(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         if response.status_code != 200 or request.method not in {"GET", "HEAD"}:
             if response.status_code >= 400:
                 response["Cache-Control"] = "no-store"
@@ -200,8 +236,12 @@ class PublicReadMiddleware:
         response["ETag"] = etag
         response["Cache-Control"] = cache_control
         ttl = min(max_age, int(settings.NAAP_API_RESPONSE_CACHE_S))
-        if cacheable and ttl > 0:
-            cache.set(key, (response.content, response["Content-Type"], etag, cache_control), ttl)
+        if self._cacheable(request) and ttl > 0:
+            cache.set(
+                _response_cache_key(request),
+                (response.content, response["Content-Type"], etag, cache_control),
+                ttl,
+            )
             response["X-Cache"] = "miss"
         if _etag_matches(request.headers.get("If-None-Match", ""), etag):
             return _not_modified(etag, cache_control)

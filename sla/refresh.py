@@ -5,6 +5,10 @@ updated since the last refresh, and fact rows (ingest counters, payments, capabi
 last refresh. Each rollup level is recomputed over exactly the buckets those ranges touch (delete+insert, or
 a continuous-aggregate refresh on TimescaleDB), coarsest last. Consumed dirty rows and the new positions are
 committed only after every level is done, so an interrupted refresh is simply redone: it is idempotent.
+
+TimescaleDB materializes continuous aggregates only outside a transaction. Called inside one, the ranges of
+continuous aggregates that are still served by real-time aggregation are queued again as dirty ranges of
+kind ``cagg_deferred``, so that the next refresh outside a transaction materializes them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ _EXPAND = timedelta(minutes=5)
 
 DIRTY_IDS_SQL = 'SELECT id, start, "end" FROM sla_dirty_range ORDER BY id'
 DELETE_DIRTY_SQL = "DELETE FROM sla_dirty_range WHERE id = ANY(%s)"
+DEFERRED_KIND = "cagg_deferred"
+INSERT_DIRTY_SQL = 'INSERT INTO sla_dirty_range (kind, start, "end", created_at) VALUES (%s, %s, %s, %s)'
 STATE_SQL = "SELECT position FROM sla_refresh_state WHERE name = %s"
 UPSERT_STATE_SQL = """
 INSERT INTO sla_refresh_state (name, position, pending_start, pending_end, refreshed_at)
@@ -130,6 +136,7 @@ def refresh_ranges(ranges: Sequence[Range], families: Sequence[Family] = FAMILIE
     """Recompute every level of ``families`` over ``ranges``; returns buckets refreshed per table."""
     mode = storage_mode()
     done: dict[str, int] = {}
+    deferred: list[Range] = []
     for family in families:
         wanted = _family_ranges(family, merge_ranges(ranges))
         for level in family.levels:
@@ -139,12 +146,18 @@ def refresh_ranges(ranges: Sequence[Range], families: Sequence[Family] = FAMILIE
             for start, end in aligned(wanted, width):
                 if is_continuous_aggregate(rollup, mode):
                     with connection.cursor() as cursor:
-                        refresh_rollup(cursor, rollup, start, end, mode)
+                        if not refresh_rollup(cursor, rollup, start, end, mode):
+                            deferred.append((start, end))
                 else:
                     with transaction.atomic(), connection.cursor() as cursor:
                         refresh_rollup(cursor, rollup, start, end, mode)
                 count += int((end - start) / width)
             done[rollup.name] = count
+    if deferred:
+        stamp = datetime.now(UTC)
+        with connection.cursor() as cursor:
+            for start, end in merge_ranges(deferred):
+                cursor.execute(INSERT_DIRTY_SQL, [DEFERRED_KIND, start, end, stamp])
     return done
 
 

@@ -58,19 +58,15 @@ def redis_channel_layer(settings) -> Iterator[None]:
 def asgi_server(
     transactional_db, clean_time_tables, redis_channel_layer, settings, monkeypatch
 ) -> Iterator[str]:
-    """Base URL of our ASGI application (static files included) served by uvicorn."""
+    """Base URL of our production ASGI application served by uvicorn (WhiteNoise serves /static/ itself)."""
     # Playwright's sync API keeps an event loop in the test thread; the ORM calls the tests make
     # from that thread are ordinary synchronous calls.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-
     from naap_site.asgi import application
 
     port = free_port()
     settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
-    config = uvicorn.Config(
-        ASGIStaticFilesHandler(application), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -82,6 +78,28 @@ def asgi_server(
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Celery tasks run inline where they are sent (the demo's mode): the broadcast after a pipeline run."""
+    from naap_site.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def scoring_v1(transactional_db) -> None:
+    """Transactional tests flush the migration's seed: put scoring version 1 back."""
+    import importlib
+
+    from sla.scoring_models import ScoringConfig
+
+    seed = dict(importlib.import_module("sla.migrations.0004_scoring").SEED_V1)
+    ScoringConfig.objects.get_or_create(version=seed.pop("version"), defaults=seed)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -64,3 +64,54 @@ def test_collectstatic_lists_the_plotly_bundle() -> None:
 
     listed = [(path, storage.prefix) for path, storage in PlotlyFinder().list(None)]
     assert listed == [("plotly.min.js", "vendor")]
+
+
+def _asgi_get(path: str) -> dict:
+    """One GET through the production ASGI application (no test-only static handler in front of it)."""
+    import asyncio
+
+    from asgiref.testing import ApplicationCommunicator
+
+    from naap_site.asgi import application
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+    async def get() -> dict:
+        app = ApplicationCommunicator(application, scope)
+        await app.send_input({"type": "http.request", "body": b"", "more_body": False})
+        start = await app.receive_output(timeout=30)
+        body = b""
+        while True:
+            chunk = await app.receive_output(timeout=30)
+            body += chunk.get("body", b"")
+            if not chunk.get("more_body", False):
+                break
+        await app.wait(timeout=5)
+        return {"status": start["status"], "headers": start["headers"], "body": body}
+
+    return asyncio.run(get())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_asgi_application_serves_the_plotly_bundle_and_site_files_itself() -> None:
+    response = _asgi_get("/static/vendor/plotly.min.js")
+    assert response["status"] == 200
+    expected = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes()
+    assert response["body"] == expected
+    headers = {k.decode().lower(): v.decode() for k, v in response["headers"]}
+    assert headers["content-type"].startswith("text/javascript") or "javascript" in headers["content-type"]
+    site_js = _asgi_get("/static/leaderboard/site.js")
+    assert site_js["status"] == 200 and b"connectLive" in site_js["body"]
+    assert _asgi_get("/static/vendor/nothing.js")["status"] == 404

@@ -105,3 +105,74 @@ def test_connections_from_foreign_origins_are_refused() -> None:
         assert not connected
 
     asyncio.run(scenario())
+
+
+@pytest.fixture
+def eager_celery():
+    """Run Celery tasks inline, as the demo does (no worker in tests)."""
+    from naap_site.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def scoring_v1() -> None:
+    """Transactional tests flush the migration's seed: put scoring version 1 back."""
+    import importlib
+
+    from sla.scoring_models import ScoringConfig
+
+    seed = dict(importlib.import_module("sla.migrations.0004_scoring").SEED_V1)
+    ScoringConfig.objects.get_or_create(version=seed.pop("version"), defaults=seed)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_committed_pipeline_run_pushes_new_rows_to_subscribers(
+    clean_time_tables, eager_celery, scoring_v1
+) -> None:
+    """sla sends refresh_completed after commit; leaderboard's receiver broadcasts; the client gets the rows,
+    unranked ones included (rank null, sufficient 0)."""
+    import asyncio
+    from datetime import timedelta
+
+    from sla.tasks import run_pipeline
+    from tests.conftest import ANCHOR
+    from tests.sla.rollup_factories import SegSpec, make_session, mark_dirty
+
+    stream = "leaderboard:all:all:24h"
+    a = address(0xA1)
+
+    def pipeline_with_one_session() -> None:
+        make_session("s1", segments=(SegSpec(orchestrator=a, fps={0: [20.0, 20.0, 20.0]}),))
+        mark_dirty(ANCHOR, ANCHOR + timedelta(hours=1))
+        run_pipeline(ANCHOR + timedelta(hours=1))
+
+    async def scenario() -> None:
+        ws = await _connect()
+        await ws.send_json_to({"subscribe": [stream]})
+        await ws.receive_json_from(timeout=5)
+        await sync_to_async(pipeline_with_one_session)()
+        delta = await ws.receive_json_from(timeout=10)
+        assert delta["type"] == "delta" and delta["stream"] == stream
+        row = delta["data"]["rows"][f"{a}|{WORKFLOW}"]
+        assert row["sessions"] == 1 and row["sufficient"] == 0 and row["rank"] is None
+        assert row["fps"] == 20.0
+        await ws.disconnect()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.django_db
+def test_nothing_is_enqueued_while_nobody_listens(monkeypatch) -> None:
+    from leaderboard import tasks
+
+    sent: list[int] = []
+    monkeypatch.setattr(tasks.broadcast_live, "delay", lambda: sent.append(1))
+    tasks.broadcast_after_refresh()
+    assert sent == []
+    tasks.register_streams(["network"])
+    tasks.broadcast_after_refresh()
+    assert sent == [1]

@@ -204,7 +204,11 @@ def served() -> None:
         outcome="failed",
         segments=(
             SegSpec(
-                orchestrator=ORCH_A, ended_cleanly=False, error_class="orchestrator", p2ff_ms=3000.0, e2e_ms=800.0
+                orchestrator=ORCH_A,
+                ended_cleanly=False,
+                error_class="orchestrator",
+                p2ff_ms=3000.0,
+                e2e_ms=800.0,
             ),
         ),
     )
@@ -260,7 +264,7 @@ def test_orchestrator_page_shows_reasons_gpus_workflows_and_recent_sessions(
 ) -> None:
     make_score(ORCH_A, 80.0, window_end=ANCHOR + HOUR)
     html = client.get(f"/orchestrators/{ORCH_A}").content.decode()
-    failures = dict((name, count) for name, count in _table(html, "failure-reasons"))
+    failures = dict(_table(html, "failure-reasons"))
     assert failures == {"orchestrator": "1", "network": "0", "unknown": "0", "client errors": "0"}
     assert _table(html, "swap-reasons") == [["capacity", "1"]]
     served_workflows = _table(html, "workflows-served")
@@ -268,7 +272,9 @@ def test_orchestrator_page_shows_reasons_gpus_workflows_and_recent_sessions(
         ("streamdiffusion", "1", "10.0 fps"),
         (WORKFLOW, "2", "20.0 fps"),
     ]
-    assert served_workflows[1][3] == "50.0 %"  # effective success: 1 of 2 started without an orchestrator error
+    assert (
+        served_workflows[1][3] == "50.0 %"
+    )  # effective success: 1 of 2 started without an orchestrator error
     assert _table(html, "gpus-served") == [
         ["gpu-0", "NVIDIA GeForce RTX 4090", "eu", WORKFLOW, "20.0 fps", "2"],
         ["gpu-1", "NVIDIA A100", "us-east", "streamdiffusion", "10.0 fps", "1"],
@@ -320,7 +326,9 @@ def demand() -> None:
         request_at=ANCHOR + timedelta(minutes=5),
         segments=(SegSpec(orchestrator=ORCH_A, fps={5: [20] * 3}),),
     )
-    make_session("s2", "r3", request_at=ANCHOR + timedelta(minutes=10), outcome="no_orchestrator", segments=())
+    make_session(
+        "s2", "r3", request_at=ANCHOR + timedelta(minutes=10), outcome="no_orchestrator", segments=()
+    )
     make_session(
         "s3",
         "r4",
@@ -340,7 +348,10 @@ def test_network_page_charts_real_demand(client: Client, demand: None) -> None:
     html = client.get("/network").content.decode()
     hours = [ANCHOR.isoformat(), (ANCHOR + HOUR).isoformat()]
     streams = _figure(html, "fig-streams")["data"][0]
-    assert (streams["x"], streams["y"]) == (hours, [3, 0])  # s1 (twice requested), s2 and s3 in the first hour
+    assert (streams["x"], streams["y"]) == (
+        hours,
+        [3, 0],
+    )  # s1 (twice requested), s2 and s3 in the first hour
     minutes = _figure(html, "fig-minutes")["data"][0]
     assert minutes["y"] == [pytest.approx((30 + 60 + 30) / 60), 0.0]
     capacity = _figure(html, "fig-capacity")["data"][0]

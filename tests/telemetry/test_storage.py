@@ -6,10 +6,17 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
+from naap_site.timeseries import storage_mode
 from telemetry.storage import maintain_storage
 from tests.conftest import ANCHOR
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _plain_path_only() -> None:
+    if storage_mode() != "plain":
+        pytest.skip("partitions exist on the plain PostgreSQL path only")
 
 
 def partitions_of(table: str) -> list[str]:
