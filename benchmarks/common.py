@@ -63,32 +63,38 @@ def bench_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MB."""
-    total = 0
+def process_rss_mb(pid: int) -> dict[int, float]:
+    """Resident memory of a process and each of its descendants, in MB, by pid."""
+    found: dict[int, float] = {}
     pids = [pid]
-    seen = set()
     while pids:
         current = pids.pop()
-        if current in seen:
+        if current in found:
             continue
-        seen.add(current)
         try:
             with open(f"/proc/{current}/status") as handle:
                 for line in handle:
                     if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+                        found[current] = int(line.split()[1]) / 1024
             with open(f"/proc/{current}/task/{current}/children") as handle:
                 pids.extend(int(p) for p in handle.read().split())
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-    return total / 1024
+    return found
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB."""
+    return sum(process_rss_mb(pid).values())
 
 
 class PeakRss:
+    """Samples a process tree's memory: the peak of the sum, and each process's own peak."""
+
     def __init__(self, pid: int, every: float = 0.2) -> None:
         self.pid = pid
         self.peak = 0.0
+        self.per_process: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._every = every
@@ -103,5 +109,26 @@ class PeakRss:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss_mb(self.pid))
+            sample = process_rss_mb(self.pid)
+            self.peak = max(self.peak, sum(sample.values()))
+            for pid, mb in sample.items():
+                self.per_process[pid] = max(self.per_process.get(pid, 0.0), mb)
             time.sleep(self._every)
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used, including its children that have exited."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return 0.0
+    # fields[0] is field 3 of proc(5): utime, stime, cutime, cstime are fields 14-17
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds of a process itself and of all its descendants (living and exited)."""
+    own = process_cpu_s(pid)
+    descendants = sum(process_cpu_s(p) for p in process_rss_mb(pid) if p != pid)
+    return own, descendants

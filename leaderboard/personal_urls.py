@@ -11,5 +11,17 @@ urlpatterns: list[URLPattern] = [
     path("me/alerts/<int:alert_id>/delete", personal_views.alert_delete, name="me-alert-delete"),
     path("me/tokens", personal_views.token_create, name="me-token-create"),
     path("me/tokens/<int:token_id>/revoke", personal_views.token_revoke, name="me-token-revoke"),
+    path("me/delegations", personal_views.delegation_submit, name="me-delegation-submit"),
+    path("me/delegations/typed-data", personal_views.delegation_typed_data, name="me-delegation-typed-data"),
+    path(
+        "me/delegations/<int:delegation_id>/revocation",
+        personal_views.delegation_revocation_typed_data,
+        name="me-delegation-revocation",
+    ),
+    path(
+        "me/delegations/<int:delegation_id>/revoke",
+        personal_views.delegation_revoke,
+        name="me-delegation-revoke",
+    ),
     path("me/export/<str:kind>.<str:fmt>", exports.export, name="me-export"),
 ]

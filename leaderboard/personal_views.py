@@ -8,11 +8,13 @@ nothing here accepts an orchestrator address from the request. CSRF: Django's mi
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +24,8 @@ from django.views.decorators.http import require_GET, require_POST
 from leaderboard import alerts, figures, tokens
 from leaderboard.signin_views import signed_in_identity
 from sla import personal
+from telemetry.access import eip712
+from telemetry.access import services as access
 
 NEW_TOKEN_KEY = "me_new_token"  # noqa: S105 - a session key name
 FLASH_KEY = "me_flash"
@@ -138,6 +142,8 @@ def page_context(op: Operator, window_name: str) -> dict[str, Any]:
         "alert_periods": alerts.PERIODS,
         "deliveries": alerts.deliveries_of(o),
         "tokens": tokens.tokens_of(o),
+        "live": live_summary(o),
+        **delegation_context(op),
         "figures": figs,
         "figure_ids": list(figs),
         "live_streams": [orchestrator_stream(o)],
@@ -252,3 +258,237 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
         raise Http404("no such active token")
     request.session[FLASH_KEY] = "Token revoked: requests with it now get 401."
     return _back("tokens")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Live numbers: the same summary the ``orchestrator:<address>`` stream sends (leaderboard.views.live_snapshot)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def live_summary(orchestrator: str) -> dict[str, Any] | None:
+    """The busiest workflow's newest score and its numbers, named as the live deltas name them."""
+    from leaderboard.views import LIVE_FIELDS, score_row
+    from sla import queries as sla_queries
+
+    latest = sla_queries.latest_scores_of(orchestrator, "1h") or sla_queries.latest_scores_of(
+        orchestrator, "24h"
+    )
+    if not latest:
+        return None
+    best = max((score_row(s, None, None) for s in latest), key=lambda r: r["sessions"])
+    return {
+        "workflow": best["workflow"],
+        "period": latest[0].period,
+        **{f: best[f] for f in LIVE_FIELDS if f != "rank"},
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Delegations: the page builds nothing itself; it asks for the typed data, the wallet signs it, and the
+# access service verifies and stores it. Only the signed-in on-chain orchestrator (not one of its delegates)
+# may authorise or revoke delegates, and only for itself: the orchestrator never comes from the request.
+# ---------------------------------------------------------------------------------------------------------
+
+DELEGATIONS_SHOWN = 100
+AUDIT_SHOWN = 100
+
+
+@dataclass(frozen=True)
+class DelegationRow:
+    id: int
+    delegate: str
+    nonce: str
+    valid_until: datetime
+    created_at: datetime
+    revoked_at: datetime | None
+    revoked_by: str
+    state: str  # active | expired | revoked
+    signer: str  # recovered from the stored signature ("" when it does not recover)
+
+
+def _can_delegate(op: Operator) -> bool:
+    return bool(op.orchestrator) and not op.via_delegation and op.address == op.orchestrator
+
+
+def _delegation_row(d: Any, at: datetime) -> DelegationRow:
+    statement = eip712.DelegationStatement(
+        d.delegate, d.orchestrator, int(d.valid_until.timestamp()), int(d.nonce), d.chain_id
+    )
+    try:
+        signer = eip712.recover(eip712.delegation_typed_data(statement), d.signature)
+    except eip712.SignatureError:
+        signer = ""
+    if d.revoked_at is not None:
+        state = "revoked"
+    elif d.valid_until <= at:
+        state = "expired"
+    else:
+        state = "active"
+    return DelegationRow(
+        d.id, d.delegate, d.nonce, d.valid_until, d.created_at, d.revoked_at, d.revoked_by, state, signer
+    )
+
+
+def delegation_context(op: Operator) -> dict[str, Any]:
+    from telemetry.queries import audit_for
+
+    at = now()
+    today = at.astimezone(UTC).date()
+    return {
+        "can_delegate": _can_delegate(op),
+        "delegations": [
+            _delegation_row(d, at) for d in access.delegations_of(op.orchestrator, DELEGATIONS_SHOWN)
+        ],
+        "audit": audit_for(op.orchestrator, AUDIT_SHOWN),
+        "access_chain_id": settings.NAAP_ACCESS_CHAIN_ID,
+        "until_min": today.isoformat(),
+        "until_max": (today + timedelta(days=settings.NAAP_ACCESS_MAX_DELEGATION_DAYS - 1)).isoformat(),
+        "until_default": (today + timedelta(days=30)).isoformat(),
+    }
+
+
+def _json_refusal(reason: str, detail: str, status: int) -> JsonResponse:
+    return JsonResponse({"ok": False, "reason": reason, "detail": detail}, status=status)
+
+
+def _delegating_operator(request: HttpRequest) -> Operator | JsonResponse:
+    op = operator_of(request)
+    if op is None:
+        return _json_refusal("signed_out", "sign in with your orchestrator's wallet first", 401)
+    if not _can_delegate(op):
+        return _json_refusal(
+            "not_orchestrator",
+            "only the orchestrator's own on-chain address, signed in, can authorise or revoke its delegates"
+            + (f"; you are signed in as {op.address}, a delegate" if op.via_delegation else ""),
+            403,
+        )
+    return op
+
+
+def valid_until_of(day: str) -> int:
+    """A chosen date means "until the end of that day, UTC": the next midnight, in seconds since the epoch."""
+    parsed = date.fromisoformat(day)
+    return int(datetime.combine(parsed + timedelta(days=1), time(0), tzinfo=UTC).timestamp())
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any] | None:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+@require_GET
+@never_cache
+def delegation_typed_data(request: HttpRequest) -> JsonResponse:
+    """The EIP-712 Delegation the wallet is asked to sign (this service's domain, chain id and a fresh nonce)."""
+    op = _delegating_operator(request)
+    if isinstance(op, JsonResponse):
+        return op
+    try:
+        valid_until = valid_until_of(request.GET.get("until", ""))
+    except ValueError:
+        return _json_refusal(access.BAD_VALUE, "choose the last day of the delegation (YYYY-MM-DD)", 400)
+    try:
+        statement = access.prepare_delegation(
+            request.GET.get("delegate", ""), op.orchestrator, valid_until, now()
+        )
+    except access.DelegationRefused as refused:
+        return _json_refusal(refused.reason, refused.detail, 400)
+    return JsonResponse(
+        {"ok": True, "orchestrator": op.orchestrator, "typedData": eip712.delegation_typed_data(statement)}
+    )
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(value)
+    return int(value)
+
+
+@require_POST
+@never_cache
+def delegation_submit(request: HttpRequest) -> JsonResponse:
+    """Store a signed delegation through the access service; the orchestrator is the signed-in one."""
+    op = _delegating_operator(request)
+    if isinstance(op, JsonResponse):
+        return op
+    body = _json_body(request)
+    try:
+        if body is None:
+            raise ValueError("body")
+        signed = access.SignedDelegation(
+            delegate=str(body["delegate"]),
+            orchestrator=op.orchestrator,
+            valid_until=_int(body["validUntil"]),
+            nonce=_int(body["nonce"]),
+            chain_id=_int(body["chainId"]),
+            signature=str(body["signature"]),
+        )
+    except (KeyError, ValueError):
+        return _json_refusal(
+            access.BAD_VALUE, "send delegate, validUntil, nonce, chainId and signature as JSON", 400
+        )
+    try:
+        stored = access.submit_delegation(signed, now())
+    except access.DelegationRefused as refused:
+        return _json_refusal(refused.reason, refused.detail, 400)
+    row = _delegation_row(stored, now())
+    request.session[FLASH_KEY] = (
+        f"Delegation stored: {row.delegate} may publish for you until {row.valid_until:%Y-%m-%d %H:%M} UTC."
+    )
+    return JsonResponse(
+        {
+            "ok": True,
+            "id": row.id,
+            "delegate": row.delegate,
+            "orchestrator": stored.orchestrator,
+            "validUntil": signed.valid_until,
+            "nonce": row.nonce,
+            "signer": row.signer,
+            "state": row.state,
+        },
+        status=201,
+    )
+
+
+def _own_delegation(op: Operator, delegation_id: int) -> Any:
+    found = access.delegation_of(op.orchestrator, delegation_id)
+    if found is None:
+        raise Http404("no such delegation of yours")
+    return found
+
+
+@require_GET
+@never_cache
+def delegation_revocation_typed_data(request: HttpRequest, delegation_id: int) -> JsonResponse:
+    """The EIP-712 DelegationRevocation of one of my delegations, for the wallet to sign."""
+    op = _delegating_operator(request)
+    if isinstance(op, JsonResponse):
+        return op
+    d = _own_delegation(op, delegation_id)
+    if d.revoked_at is not None:
+        return _json_refusal(access.REVOKED, f"delegation {delegation_id} was already revoked", 400)
+    statement = eip712.DelegationStatement(d.delegate, d.orchestrator, 0, int(d.nonce), d.chain_id)
+    return JsonResponse({"ok": True, "typedData": eip712.revocation_typed_data(statement)})
+
+
+@require_POST
+@never_cache
+def delegation_revoke(request: HttpRequest, delegation_id: int) -> JsonResponse:
+    """Revoke one of my delegations with my signed revocation (the access service checks the signer)."""
+    op = _delegating_operator(request)
+    if isinstance(op, JsonResponse):
+        return op
+    d = _own_delegation(op, delegation_id)
+    body = _json_body(request)
+    signature = body.get("signature") if body else None
+    if not isinstance(signature, str) or not signature:
+        return _json_refusal(access.BAD_SIGNATURE, "a revocation needs your signature", 400)
+    try:
+        revoked = access.revoke_delegation(d.id, now(), signature=signature)
+    except access.DelegationRefused as refused:
+        return _json_refusal(refused.reason, refused.detail, 400)
+    request.session[FLASH_KEY] = f"Delegation of {revoked.delegate} revoked."
+    return JsonResponse({"ok": True, "id": revoked.id, "revokedBy": revoked.revoked_by})

@@ -46,6 +46,28 @@ def _fresh_partition_cache() -> None:
     forget_partitions()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty Django cache (rate-limit counters, response cache, broadcast state).
+
+    The cache is the real Redis; only this process's keys (its own KEY_PREFIX) are removed, so parallel
+    runs on the same Redis database are left alone.
+    """
+    yield
+    from django.conf import settings
+    from django.core.cache import cache
+
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    client = getattr(cache, "_cache", None)
+    if not prefix or client is None or not hasattr(client, "get_client"):
+        cache.clear()
+        return
+    redis = client.get_client(write=True)
+    keys = list(redis.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        redis.delete(*keys)
+
+
 @pytest.fixture
 def clean_time_tables(transactional_db: None):
     """For transactional tests: time tables are partitioned, so truncate them explicitly afterwards."""

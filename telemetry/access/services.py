@@ -78,8 +78,8 @@ def _statement(d: SignedDelegation) -> eip712.DelegationStatement:
     )
 
 
-def verify_delegation(d: SignedDelegation, now: datetime) -> eip712.DelegationStatement:
-    """Check chain, lifetime and signature; raises :class:`DelegationRefused` with the first problem."""
+def _check_terms(d: SignedDelegation, now: datetime) -> eip712.DelegationStatement:
+    """Check addresses, chain and lifetime (everything but the signature)."""
     statement = _statement(d)
     if d.chain_id != settings.NAAP_ACCESS_CHAIN_ID:
         raise DelegationRefused(
@@ -93,6 +93,12 @@ def verify_delegation(d: SignedDelegation, now: datetime) -> eip712.DelegationSt
         raise DelegationRefused(
             TOO_LONG, f"a delegation may last at most {settings.NAAP_ACCESS_MAX_DELEGATION_DAYS} days"
         )
+    return statement
+
+
+def verify_delegation(d: SignedDelegation, now: datetime) -> eip712.DelegationStatement:
+    """Check chain, lifetime and signature; raises :class:`DelegationRefused` with the first problem."""
+    statement = _check_terms(d, now)
     try:
         signer = eip712.recover(eip712.delegation_typed_data(statement), d.signature)
     except eip712.SignatureError as exc:
@@ -102,6 +108,34 @@ def verify_delegation(d: SignedDelegation, now: datetime) -> eip712.DelegationSt
             WRONG_SIGNER, f"signed by {signer}, not by the orchestrator {statement.orchestrator}"
         )
     return statement
+
+
+def next_nonce(orchestrator: str) -> int:
+    """One above the largest nonce ``orchestrator`` has used (revoked ones included): never reused."""
+    used = Delegation.objects.filter(orchestrator=orchestrator.lower()).values_list("nonce", flat=True)
+    return max((int(n) for n in used if n.isdigit()), default=-1) + 1
+
+
+def prepare_delegation(
+    delegate: str, orchestrator: str, valid_until: int, now: datetime
+) -> eip712.DelegationStatement:
+    """The statement an orchestrator is about to sign (a personal page asks before the wallet does): the
+    same checks as :func:`verify_delegation` except the signature, on this service's chain, a fresh nonce."""
+    unsigned = SignedDelegation(
+        delegate, orchestrator, valid_until, next_nonce(orchestrator), settings.NAAP_ACCESS_CHAIN_ID, ""
+    )
+    return _check_terms(unsigned, now)
+
+
+def delegations_of(orchestrator: str, limit: int = 200) -> list[Delegation]:
+    """The delegations ``orchestrator`` signed, newest first."""
+    rows = Delegation.objects.filter(orchestrator=orchestrator.lower()).order_by("-created_at", "-id")
+    return list(rows[:limit])
+
+
+def delegation_of(orchestrator: str, delegation_id: int) -> Delegation | None:
+    """One delegation, only when ``orchestrator`` signed it."""
+    return Delegation.objects.filter(pk=delegation_id, orchestrator=orchestrator.lower()).first()
 
 
 def submit_delegation(d: SignedDelegation, now: datetime) -> Delegation:

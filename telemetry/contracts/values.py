@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -12,6 +13,7 @@ from telemetry.contracts.errors import Rejection
 # is taken as milliseconds, anything between 1e8 and 1e11 as seconds (runner traces send seconds).
 _MS_MIN, _MS_MAX = 10**11, 10**14
 _S_MIN = 10**8
+_ADDRESS = re.compile(r"0x[0-9a-f]{40}")
 
 
 def parse_timestamp(value: object, field: str = "timestamp") -> datetime:
@@ -75,7 +77,7 @@ def normalise_address(value: object, field: str = "address") -> str:
     text = value.strip().lower()
     if text == "":
         return ""
-    if len(text) != 42 or not text.startswith("0x") or any(c not in "0123456789abcdef" for c in text[2:]):
+    if _ADDRESS.fullmatch(text) is None:
         raise Rejection(reasons.BAD_VALUE, f"{field} {value[:50]!r} is not a 20-byte hex address")
     return text
 

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from psycopg import sql
-from psycopg.types.json import Jsonb
+from psycopg.abc import Buffer
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
 from naap_site.timeseries import ensure_partitions
 from telemetry.access.enforcement import PublisherGuard, publisher_guard
@@ -24,8 +28,8 @@ from telemetry.contracts import Event, Rejection, normalise
 from telemetry.contracts import reasons as R
 from telemetry.models import RejectedEvent
 from telemetry.pipeline.decode import Piece, split_body, split_value
-from telemetry.pipeline.facts import extract_facts
-from telemetry.tables import RAW, TimeTable
+from telemetry.pipeline.facts import Row, extract_facts
+from telemetry.tables import FACT_TABLES, RAW, TimeTable
 
 
 @dataclass(slots=True)
@@ -173,68 +177,154 @@ def ingest_messages(
             gc.enable()
 
 
+# ---- writing ---------------------------------------------------------------------------------------
+#
+# Rows go to PostgreSQL with binary COPY: psycopg's C formatter packs each value straight into the wire
+# format (no text escaping, no parsing on the server), with the column types fixed once per COPY.
+
+_json = msgspec.json.Encoder()
+
+
+class _JsonbBytesDumper(Dumper):
+    """Binary ``jsonb`` from JSON text already encoded as UTF-8 bytes (format version 1 + the text)."""
+
+    format = Format.BINARY
+    oid = psycopg.adapters.types["jsonb"].oid
+
+    def dump(self, obj: Any) -> Buffer:
+        return b"\x01" + obj
+
+
+def _copy_type(declaration: str) -> str:
+    """The type name of a column declaration: ``"text NOT NULL DEFAULT ''"`` → ``"text"``."""
+    for marker in (" NOT NULL", " DEFAULT", " NULL"):
+        declaration = declaration.split(marker, 1)[0]
+    return declaration.strip()
+
+
+def _copy_types(table: TimeTable) -> list[str]:
+    return [_copy_type(declaration) for _, declaration in table.columns]
+
+
+_COPY_SQL = "COPY {table} ({columns}) FROM STDIN (FORMAT binary)"
+# Which of a batch's (dedup key, event time) pairs the raw log already holds. The keys go as a binary
+# bytea[] (%b): thousands of keys are packed in about a millisecond, twenty times faster than as text.
+_STORED_KEYS_SQL = (
+    "SELECT dedup_key, event_time FROM telemetry_events_raw "
+    "WHERE dedup_key = ANY(%b) AND event_time >= %s AND event_time <= %s"
+)
+_STAGING_CREATE_SQL = (
+    "CREATE TEMP TABLE IF NOT EXISTS naap_raw_staging "
+    "(LIKE telemetry_events_raw INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_STAGING_INSERT_SQL = (
+    "INSERT INTO telemetry_events_raw ({columns}) SELECT {columns} FROM naap_raw_staging "
+    "ON CONFLICT DO NOTHING RETURNING dedup_key"
+)
+_STAGING_TRUNCATE_SQL = "TRUNCATE naap_raw_staging"
+
+
+def _copy_rows(
+    cursor: psycopg.Cursor[Any], table: str, columns: list[str], types: list[str], rows: Iterable[Row]
+) -> None:
+    statement = sql.SQL(_COPY_SQL).format(
+        table=sql.Identifier(table), columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    )
+    with cursor.copy(statement) as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
 _RAW_COLUMNS = RAW.column_names()
+_RAW_TYPES = _copy_types(RAW)
+
+
+def _raw_rows(events: list[Event], source: str, received: datetime) -> Iterator[Row]:
+    encode = _json.encode
+    for e in events:
+        yield (
+            e.event_time,
+            e.dedup_key,
+            received,
+            source,
+            e.publisher,
+            e.event_type,
+            e.known_type,
+            e.event_id,
+            e.gateway,
+            e.orchestrator,
+            e.stream_id,
+            e.request_id,
+            e.pipeline,
+            encode(e.original),
+        )
 
 
 def write_raw(events: list[Event], source: str, received: datetime) -> list[Event]:
-    """COPY into a staging table, then insert what is new; returns the events that were new."""
+    """Write the events the raw log does not hold yet; returns them (the events that were new).
+
+    The batch's keys are looked up first and only new events are COPYed, straight into the raw table.
+    Should a concurrent delivery of the same events commit between the look-up and the COPY, the unique
+    key refuses the COPY; its savepoint is rolled back and the batch goes through a staging table with
+    ``INSERT … ON CONFLICT DO NOTHING`` instead.
+    """
     with connection.cursor() as django_cursor:
         cursor = django_cursor.cursor
+        cursor.adapters.register_dumper(None, _JsonbBytesDumper)  # only COPY's set_types() looks it up
         ensure_partitions(cursor, RAW.name, (e.event_time for e in events))
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS naap_raw_staging "
-            "(LIKE telemetry_events_raw INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c in _RAW_COLUMNS)
-        with cursor.copy(sql.SQL("COPY naap_raw_staging ({}) FROM STDIN").format(cols)) as copy:
-            for e in events:
-                copy.write_row(
-                    (
-                        e.event_time,
-                        e.dedup_key,
-                        received,
-                        source,
-                        e.publisher,
-                        e.event_type,
-                        e.known_type,
-                        e.event_id,
-                        e.gateway,
-                        e.orchestrator,
-                        e.stream_id,
-                        e.request_id,
-                        e.pipeline,
-                        Jsonb(e.original),
-                    )
-                )
-        cursor.execute(
-            sql.SQL(
-                "INSERT INTO telemetry_events_raw ({cols}) SELECT {cols} FROM naap_raw_staging "
-                "ON CONFLICT DO NOTHING RETURNING dedup_key"
-            ).format(cols=cols)
-        )
-        new_keys = {bytes(row[0]) for row in cursor.fetchall()}
-        cursor.execute("TRUNCATE naap_raw_staging")
+        fresh = _not_stored(cursor, events)
+        if not fresh:
+            return []
+        try:
+            with transaction.atomic():
+                _copy_rows(cursor, RAW.name, _RAW_COLUMNS, _RAW_TYPES, _raw_rows(fresh, source, received))
+        except psycopg.errors.UniqueViolation:
+            return _insert_new(cursor, fresh, source, received)
+        return fresh
+
+
+def _not_stored(cursor: psycopg.Cursor[Any], events: list[Event]) -> list[Event]:
+    times = [e.event_time for e in events]
+    cursor.execute(_STORED_KEYS_SQL, ([e.dedup_key for e in events], min(times), max(times)))
+    stored = {(bytes(key), when) for key, when in cursor.fetchall()}
+    if not stored:
+        return events
+    return [e for e in events if (e.dedup_key, e.event_time) not in stored]
+
+
+def _insert_new(
+    cursor: psycopg.Cursor[Any], events: list[Event], source: str, received: datetime
+) -> list[Event]:
+    cursor.execute(_STAGING_CREATE_SQL)
+    _copy_rows(cursor, "naap_raw_staging", _RAW_COLUMNS, _RAW_TYPES, _raw_rows(events, source, received))
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in _RAW_COLUMNS)
+    cursor.execute(sql.SQL(_STAGING_INSERT_SQL).format(columns=columns))
+    new_keys = {bytes(row[0]) for row in cursor.fetchall()}
+    cursor.execute(_STAGING_TRUNCATE_SQL)
     return [e for e in events if e.dedup_key in new_keys]
+
+
+_FACT_COPY = {table: (table.column_names(), _copy_types(table)) for table in FACT_TABLES}
 
 
 def write_facts(events: list[Event], received: datetime) -> dict[str, int]:
     """COPY the facts of ``events`` into the fact tables; returns the rows written per table name."""
-    rows: dict[TimeTable, list[tuple[Any, ...]]] = {}
+    rows: dict[TimeTable, list[Row]] = {}
     for event in events:
         for table, row in extract_facts(event, received):
-            rows.setdefault(table, []).append(row)
+            table_rows = rows.get(table)
+            if table_rows is None:
+                rows[table] = table_rows = []
+            table_rows.append(row)
     if not rows:
         return {}
     with connection.cursor() as django_cursor:
         cursor = django_cursor.cursor
         for table, table_rows in rows.items():
             ensure_partitions(cursor, table.name, (r[0] for r in table_rows))
-            cols = sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names())
-            with cursor.copy(
-                sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table.name), cols)
-            ) as copy:
-                for row in table_rows:
-                    copy.write_row(row)
+            columns, types = _FACT_COPY[table]
+            _copy_rows(cursor, table.name, columns, types, table_rows)
     return {table.name: len(table_rows) for table, table_rows in rows.items()}
 
 

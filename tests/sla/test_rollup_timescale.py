@@ -1,7 +1,8 @@
 """The TimescaleDB form of the rollups: base hypertables and hierarchical continuous aggregates.
 
-Run against a cluster that preloads timescaledb (see docs/timescale.md); elsewhere the tests that need the
-extension skip. Expected values are aggregated in Python from the base rows, exactly as the plain-path
+Run against a PostgreSQL server whose shared_preload_libraries has timescaledb, e.g.
+``DATABASE_URL=postgres://postgres@127.0.0.1:5433/naap pytest -m timescale``; elsewhere (as in CI) the tests
+that need the extension skip. Expected values are aggregated in Python from the base rows, exactly as the plain-path
 equivalence tests do, so both paths are held to the same numbers.
 """
 
@@ -128,7 +129,7 @@ def test_base_levels_are_hypertables_and_coarser_levels_continuous_aggregates_wi
 
 @needs_timescale
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.parametrize(("family", "base"), BASES, ids=["perf", "rel", "net"])
 def test_materialized_levels_equal_the_direct_aggregation_over_base_rows(
     timescale_rollups: None, family: Family, base: Callable[[], Any]
@@ -143,7 +144,7 @@ def test_materialized_levels_equal_the_direct_aggregation_over_base_rows(
 
 @needs_timescale
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_materialized_demand_day_equals_the_sum_of_its_hours(timescale_rollups: None) -> None:
     scenario()
     refresh(ANCHOR + timedelta(days=1))
@@ -162,7 +163,7 @@ def test_materialized_demand_day_equals_the_sum_of_its_hours(timescale_rollups: 
 
 @needs_timescale
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_late_data_below_the_watermark_is_materialized_by_the_explicit_refresh(
     timescale_rollups: None,
 ) -> None:
@@ -189,7 +190,7 @@ def test_late_data_below_the_watermark_is_materialized_by_the_explicit_refresh(
 
 @needs_timescale
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_refresh_inside_a_transaction_refuses_to_leave_materialized_buckets_stale(
     timescale_rollups: None,
 ) -> None:

@@ -1,6 +1,7 @@
 """The time tables on TimescaleDB: hypertables, compression with its policy, and the retention policy.
 
-These need a cluster that preloads timescaledb (see docs/timescale.md); elsewhere they skip.
+These need a PostgreSQL server whose shared_preload_libraries has timescaledb (``DATABASE_URL=... pytest -m
+timescale``); elsewhere they skip.
 """
 
 from __future__ import annotations
