@@ -12,6 +12,7 @@ from sla.refresh import Range, ceil_to, floor_to
 from sla.rollups import Filters, perf_window, reliability_window
 from sla.scoring import ScoreInputs, score
 from sla.scoring_models import Score, ScoringConfig
+from sla.scoring_seed import VERSION_1
 
 WINDOWS: dict[str, timedelta] = {"1h": timedelta(hours=1), "24h": timedelta(hours=24)}
 HOUR = timedelta(hours=1)
@@ -25,7 +26,10 @@ class ScoreRunSummary:
 
 
 def active_config() -> ScoringConfig:
+    """The newest active config; version 1 is re-created from its seed when no config exists at all."""
     config = ScoringConfig.objects.filter(active=True).order_by("-version").first()
+    if config is None and not ScoringConfig.objects.exists():
+        config, _ = ScoringConfig.objects.get_or_create(version=1, defaults=dict(VERSION_1))
     if config is None:
         raise ScoringConfig.DoesNotExist("no active scoring config")
     return config

@@ -129,7 +129,7 @@ def test_base_levels_are_hypertables_and_coarser_levels_continuous_aggregates_wi
 
 @needs_timescale
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("family", "base"), BASES, ids=["perf", "rel", "net"])
 def test_materialized_levels_equal_the_direct_aggregation_over_base_rows(
     timescale_rollups: None, family: Family, base: Callable[[], Any]
@@ -144,7 +144,7 @@ def test_materialized_levels_equal_the_direct_aggregation_over_base_rows(
 
 @needs_timescale
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_materialized_demand_day_equals_the_sum_of_its_hours(timescale_rollups: None) -> None:
     scenario()
     refresh(ANCHOR + timedelta(days=1))
@@ -163,7 +163,7 @@ def test_materialized_demand_day_equals_the_sum_of_its_hours(timescale_rollups: 
 
 @needs_timescale
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_late_data_below_the_watermark_is_materialized_by_the_explicit_refresh(
     timescale_rollups: None,
 ) -> None:
@@ -190,7 +190,7 @@ def test_late_data_below_the_watermark_is_materialized_by_the_explicit_refresh(
 
 @needs_timescale
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_refresh_inside_a_transaction_refuses_to_leave_materialized_buckets_stale(
     timescale_rollups: None,
 ) -> None:

@@ -134,7 +134,7 @@ def _clear_rollups() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_recomputing_from_the_raw_log_reproduces_the_stored_scores_exactly(clean_time_tables: None) -> None:
     try:
         _reproduce()
@@ -185,3 +185,20 @@ def _reproduce() -> None:
         )
     )
     assert again == first
+
+
+def test_the_migration_seed_and_the_code_seed_of_version_one_are_the_same() -> None:
+    import importlib
+
+    from sla.scoring_seed import VERSION_1
+
+    migration = importlib.import_module("sla.migrations.0004_scoring")
+    assert migration.SEED_V1 == VERSION_1
+
+
+def test_version_one_is_recreated_when_the_config_table_was_emptied() -> None:
+    from sla.scores import active_config
+
+    ScoringConfig.objects.all().delete()
+    config = active_config()
+    assert config.version == 1 and config.active and config.params().min_sessions == 5
