@@ -3,7 +3,9 @@
 A scratch database gets 30 days × 200 orchestrators of stored scores (1 h and 24 h windows every hour) and of
 rollup state (``sla_perf_1h``, ``sla_rel_1h``, ``sla_net_1h`` one row per orchestrator GPU and hour, bulk
 SQL; the 1 d level is then built from them with the rollups' own defining SELECT). The ASGI app runs under
-uvicorn (2 workers); 50 concurrent httpx clients read the leaderboard (varied workflow/page/period), compliance
+uvicorn as production would (`--workers 2`: one per core of the 2-core reference machine; the psycopg pool
+of NAAP_DB_POOL_SIZE connections per worker); 50 concurrent keep-alive clients (a minimal asyncio HTTP/1.1
+client, ~0.1 ms CPU per request, so the load generator does not starve the server it measures) read the leaderboard (varied workflow/page/period), compliance
 and /gpu/metrics (one orchestrator's last day by hour, its 30 days by day, or a network-wide page of one hour)
 for a fixed time. Reported: p50/p95/p99 latency and requests/s, with the shared response cache on (the
 production setting; hit ratio shown) and off, and for one client without the cache (the service time, i.e.
@@ -199,6 +201,47 @@ def _paths(rng: random.Random) -> str:
     )
 
 
+class _Connection:
+    """A minimal HTTP/1.1 keep-alive client: a load generator on the same 2 cores must cost far less than the
+    server it measures (httpx spent ~4-6 ms of CPU per request here, several times a cache hit's cost)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        if "content-length" in headers:
+            body = await self.reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding") == "chunked":
+            parts = []
+            while True:
+                size = int((await self.reader.readline()).strip(), 16)
+                parts.append(await self.reader.readexactly(size + 2))
+                if size == 0:
+                    break
+            body = b"".join(p[:-2] for p in parts)
+        else:
+            body = b""
+        return status, headers, body
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 async def _load(
     base: str, seconds: float, clients: int = CLIENTS
 ) -> tuple[list[float], int, list[float], int]:
@@ -206,24 +249,27 @@ async def _load(
     errors = 0
     hits: list[float] = []  # latencies of the responses served from the shared cache
     deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+    host, port = base.removeprefix("http://").split(":")
 
-        async def one(seed_value: int) -> None:
-            nonlocal errors
-            rng = random.Random(seed_value)
+    async def one(seed_value: int) -> None:
+        nonlocal errors
+        rng = random.Random(seed_value)
+        conn = _Connection(host, int(port))
+        try:
             while time.perf_counter() < deadline:
                 path = _paths(rng)
                 started = time.perf_counter()
-                response = await client.get(path)
+                status, headers, _ = await conn.get(path)
                 took = (time.perf_counter() - started) * 1000
                 latencies.append(took)
-                if response.status_code != 200:
+                if status != 200:
                     errors += 1
-                if response.headers.get("X-Cache") == "hit":
+                if headers.get("x-cache") == "hit":
                     hits.append(took)
+        finally:
+            conn.close()
 
-        await asyncio.gather(*(one(i) for i in range(clients)))
+    await asyncio.gather(*(one(i) for i in range(clients)))
     return latencies, errors, hits, len(latencies)
 
 

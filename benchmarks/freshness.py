@@ -26,6 +26,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,12 +42,24 @@ PIPELINE = "streamdiffusion-sdxl"
 MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
 
 REFRESHER = """
+import sys
 import time
+import traceback
 import django
 django.setup()
+from django.db import close_old_connections
 from sla.tasks import run_pipeline
+cycles = open(sys.argv[1], "a", buffering=1)
 while True:
-    summary = run_pipeline()
+    started = time.monotonic()
+    try:
+        summary = run_pipeline()
+    except Exception:  # as beat would: a failed run is logged and the next one starts over
+        traceback.print_exc()
+        close_old_connections()
+        time.sleep(0.1)
+        continue
+    cycles.write(f"{time.monotonic() - started:.3f} {summary.derived.seconds:.3f} {summary.derived.facts}\\n")
     if summary.rollups.skipped or summary.rollups.empty:
         time.sleep(0.1)
 """
@@ -123,6 +136,13 @@ class Probe:
         self.client.disconnect()
 
 
+def _drop_session(client_id: str) -> None:
+    """Remove the consumer's durable session from the shared Mosquitto (a clean session replaces it)."""
+    cleaner = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    cleaner.connect(MQTT_HOST, MQTT_PORT)
+    cleaner.disconnect()
+
+
 def _visible_samples(client: httpx.Client, address: str, since: datetime) -> int:
     start = since.replace(second=0, microsecond=0) - timedelta(minutes=1)
     end = datetime.now(UTC) + timedelta(minutes=2)
@@ -140,6 +160,37 @@ def _visible_samples(client: httpx.Client, address: str, since: datetime) -> int
         return 0
     response.raise_for_status()
     return sum(int(row["samples"]["fps_samples"]) for row in response.json()["data"])
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its live descendants, in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, pids, seen = 0.0, [pid], set()
+    while pids:
+        current = pids.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            with open(f"/proc/{current}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in Path(f"/proc/{current}/task").iterdir():  # children of any of its threads
+                pids.extend(int(p) for p in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+            continue
+    return total
+
+
+def _probe_transport_lag(url: str, stream: str) -> list[float]:
+    """Seconds from each probe status sample's publication to the stamp of the batch that carried it."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT extract(epoch FROM received_at - event_time) FROM telemetry_events_raw"
+            " WHERE stream_id = %s AND event_type = 'ai_stream_status'",
+            [stream],
+        ).fetchall()
+    return [float(r[0]) for r in rows]
 
 
 def _raw_count(url: str) -> int:
@@ -181,9 +232,12 @@ def run(report: Report) -> dict[str, float]:
         NAAP_ALLOWED_HOSTS="127.0.0.1,localhost",
     )
     log_path = ROOT / "var" / "bench" / "freshness.log"
+    cycles_path = ROOT / "var" / "bench" / "freshness-cycles.txt"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    cycles_path.unlink(missing_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
     probe: Probe | None = None
+    consumer_id = f"naap-bench-{uuid.uuid4().hex[:8]}"
     with log_path.open("ab") as log:
         try:
             procs.append(
@@ -203,11 +257,11 @@ def run(report: Report) -> dict[str, float]:
                     log,
                 )
             )
-            procs.append(_start([PY, "-c", REFRESHER], env, log))
+            procs.append(_start([PY, "-c", REFRESHER, str(cycles_path)], env, log))
             procs.append(
                 _start(
                     [PY, "manage.py", "consume_mqtt", "--url", f"mqtt://{MQTT_HOST}:{MQTT_PORT}"]
-                    + ["--streams", topic, "--client-id", f"naap-bench-{uuid.uuid4().hex[:8]}"]
+                    + ["--streams", topic, "--client-id", consumer_id]
                     + ["--mode", "celery", "--progress-every", "30"],
                     env,
                     log,
@@ -236,6 +290,7 @@ def run(report: Report) -> dict[str, float]:
             opened_at = datetime.now(UTC)
             probe.open()
             raw_before, t_before = _raw_count(url), time.monotonic()
+            cpu_before = [_cpu_seconds(p.pid) for p in procs]
             published: list[float] = []  # monotonic publication time of sample k (1-based: index k-1)
             latencies: list[float] = []
             next_publish = time.monotonic()
@@ -253,10 +308,16 @@ def run(report: Report) -> dict[str, float]:
                     seen += 1
                 time.sleep(0.05)
             raw_after, t_after = _raw_count(url), time.monotonic()
+            cores = [
+                (_cpu_seconds(p.pid) - c) / (t_after - t_before)
+                for p, c in zip(procs, cpu_before, strict=True)
+            ]
+            transport = _probe_transport_lag(url, probe.stream)
         finally:
             if probe is not None:
                 probe.close()
             _stop(list(reversed(procs)))
+            _drop_session(consumer_id)
     rate = (raw_after - raw_before) / (t_after - t_before)
     missing = len(published) - len(latencies)
     note = f"{len(latencies)} probe samples, {missing} never visible, {DURATION_S:.0f} s"
@@ -267,6 +328,21 @@ def run(report: Report) -> dict[str, float]:
     report.add("freshness: p95 s", p95, "target ≤ 5 s")
     report.add("freshness: max s", max(latencies))
     report.add("freshness: ingest events/s", rate, f"raw rows accepted while publishing {RATE}/s over MQTT")
+    if transport:
+        report.add(
+            "freshness: to batch cut p50/p95 s",
+            f"{_pct(transport, 0.5):.1f} / {_pct(transport, 0.95):.1f}",
+            "publication → the adapter cut the batch",
+        )
+    cycles = [float(line.split()[0]) for line in cycles_path.read_text().splitlines() if line.strip()]
+    if cycles:
+        report.add(
+            "freshness: refresh cycle p50/p95 s",
+            f"{_pct(cycles, 0.5):.1f} / {_pct(cycles, 0.95):.1f}",
+            f"{len(cycles)} run_pipeline cycles",
+        )
+    names = ("api", "worker", "refresher", "consumer", "simulator")
+    report.add("freshness: cores used", " ".join(f"{n}={c:.2f}" for n, c in zip(names, cores, strict=True)))
     return {
         "freshness_p50_s": p50,
         "freshness_p95_s": p95,

@@ -22,3 +22,7 @@ class LeaderboardConfig(AppConfig):
 
         refresh_completed.connect(_broadcast_after_refresh, dispatch_uid="leaderboard.live_broadcast")
         import leaderboard.personal_tasks  # noqa: F401  (connects alert evaluation to refresh_completed)
+        from leaderboard.ens import names_for
+        from sla.names import set_name_provider
+
+        set_name_provider(names_for)  # the API's ENS name slot, without sla importing leaderboard

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
@@ -18,14 +20,30 @@ def embed_frame_ancestors() -> str:
 class FramePolicyMiddleware:
     """Embeds: ``Content-Security-Policy: frame-ancestors <setting>``; everything else: DENY and 'none'.
 
-    Sits above Django's XFrameOptionsMiddleware, which it tells to leave embeds alone.
+    Sits above Django's XFrameOptionsMiddleware, which it tells to leave embeds alone. Sync and async
+    capable, so that under ASGI it does not push every request onto Django's single sync thread.
     """
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+    sync_capable = True
+    async_capable = True
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self._async = iscoroutinefunction(get_response)
+        if self._async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self._async:
+            return self._acall(request)
+        return self._frame(request, self.get_response(request))
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        get_response: Callable[[HttpRequest], Awaitable[HttpResponse]] = self.get_response
+        return self._frame(request, await get_response(request))
+
+    @staticmethod
+    def _frame(request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if request.path.startswith(EMBED_PREFIX):
             response.xframe_options_exempt = True
             if "X-Frame-Options" in response:

@@ -31,7 +31,7 @@ app.conf.task_acks_late = True
 app.conf.task_reject_on_worker_lost = True
 app.conf.worker_prefetch_multiplier = 1
 app.conf.task_serializer = "json"
-app.conf.accept_content = ["json"]
+app.conf.accept_content = ["json", "msgpack"]  # msgpack: telemetry.tasks.ingest_batch (megabytes of text)
 app.conf.beat_schedule = {
     "maintain-storage": {"task": "telemetry.tasks.maintain_storage", "schedule": 3600.0},
     "sla-refresh": {"task": "sla.tasks.refresh", "schedule": 5.0},

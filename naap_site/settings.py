@@ -33,12 +33,17 @@ INSTALLED_APPS = [
     "leaderboard",
 ]
 
+# Every entry must be async-capable: under ASGI one sync-only middleware sends each request through the
+# single thread Django keeps for sync code, and concurrent API reads would then be served one at a time.
+# Django's built-ins are (they still hop briefly to that thread for their own hooks); the others here are
+# checked by tests/sla/test_api_concurrency.py.
 MIDDLEWARE = [
     # First, so that refused (429) and cached public reads cost nothing further down.
     "sla.http.PublicReadMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # /static/ served by the ASGI app itself (uvicorn naap_site.asgi:application), no collectstatic needed.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # /static/ served by the ASGI app itself (uvicorn naap_site.asgi:application), no collectstatic needed:
+    # WhiteNoise, through an async-capable subclass.
+    "naap_site.static.StaticFilesMiddleware",
     "leaderboard.middleware.FramePolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -126,6 +131,8 @@ NAAP_STREAMR_PARTITIONS = [int(p) for p in env_list("NAAP_STREAMR_PARTITIONS", [
 NAAP_STREAMR_PAYLOAD_METADATA = env_choice("NAAP_STREAMR_PAYLOAD_METADATA", "auto", ("auto", "true", "false"))
 NAAP_MQTT_URL = env_str("NAAP_MQTT_URL", "mqtt://127.0.0.1:1883")
 NAAP_MQTT_CLIENT_ID = env_str("NAAP_MQTT_CLIENT_ID", "naap-analytics")
+NAAP_MQTT_PROTOCOL = env_choice("NAAP_MQTT_PROTOCOL", "5", ("5", "3.1.1"))  # a Streamr node's plugin: 3.1.1
+NAAP_MQTT_SHARE_GROUP = env_str("NAAP_MQTT_SHARE_GROUP", "")  # consumers in one group split the stream
 NAAP_KAFKA_BOOTSTRAP = env_str("NAAP_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 NAAP_KAFKA_TOPICS = env_list("NAAP_KAFKA_TOPICS", ["livepeer-events"])
 NAAP_KAFKA_GROUP = env_str("NAAP_KAFKA_GROUP", "naap-analytics")

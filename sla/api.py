@@ -6,8 +6,6 @@ HTTP behaviour shared by every endpoint here (rate limit, CORS, ETag/304, shared
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +15,8 @@ from ninja import Query, Router
 from ninja.errors import HttpError
 
 from sla import queries, shapes
-from sla.http import set_max_age
+from sla.http import run_db, set_max_age
+from sla.names import names_for
 from sla.params import (
     DEFAULT_LIMIT,
     INTERVALS,
@@ -68,22 +67,6 @@ ORCHESTRATOR_WINDOWS: dict[str, tuple[timedelta, str]] = {
 }
 
 
-def ens_names(addresses: Iterable[str]) -> dict[str, str]:
-    """Verified ENS names from the leaderboard app's cache, when that app provides the lookup."""
-    wanted = list(addresses)
-    if not wanted:
-        return {}
-    try:
-        module = importlib.import_module("leaderboard.ens")
-    except ImportError:
-        return {}
-    lookup = getattr(module, "names_for", None)
-    if lookup is None:
-        return {}
-    names: dict[str, str] = lookup(wanted)
-    return names
-
-
 def _query_params(request: HttpRequest) -> dict[str, str]:
     return {k: str(request.GET.get(k, "")) for k in request.GET if k not in {"limit", "offset"}}
 
@@ -103,7 +86,7 @@ def _aware(param: str, value: datetime | None) -> datetime | None:
     return value
 
 
-def _compliance(stored: queries.StoredScore) -> ComplianceOut:
+def _compliance_out(stored: queries.StoredScore) -> ComplianceOut:
     return ComplianceOut(
         orchestrator_id=stored.orchestrator,
         workflow=stored.workflow,
@@ -148,7 +131,17 @@ def _headline(stored: queries.StoredScore) -> Headline:
     "with subscores, the inputs it was computed from, the scoring version, and whether the sample "
     "reached the minimum size.",
 )
-def compliance(
+async def compliance(
+    request: HttpRequest,
+    response: HttpResponse,
+    orchestrator_id: str,
+    period: Period = "24h",
+    workflow: str | None = None,
+) -> ComplianceListOut:
+    return await run_db(_compliance, request, response, orchestrator_id, period, workflow)
+
+
+def _compliance(
     request: HttpRequest,
     response: HttpResponse,
     orchestrator_id: str,
@@ -161,7 +154,9 @@ def compliance(
     if not stored:
         raise HttpError(404, f"no {period} score for orchestrator {address}")
     set_max_age(response, SCORE_MAX_AGE_S)
-    return ComplianceListOut(orchestrator_id=address, period=period, data=[_compliance(s) for s in stored])
+    return ComplianceListOut(
+        orchestrator_id=address, period=period, data=[_compliance_out(s) for s in stored]
+    )
 
 
 @router.get(
@@ -171,7 +166,19 @@ def compliance(
     description="Sufficient scores of the newest scored window, best first. `region` keeps orchestrators "
     "that served sessions in that region during the window. Paginated with `limit`/`offset`.",
 )
-def leaderboard(
+async def leaderboard(
+    request: HttpRequest,
+    response: HttpResponse,
+    workflow: str | None = None,
+    region: str | None = None,
+    period: Period = "24h",
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+) -> LeaderboardOut:
+    return await run_db(_leaderboard, request, response, workflow, region, period, limit, offset)
+
+
+def _leaderboard(
     request: HttpRequest,
     response: HttpResponse,
     workflow: str | None = None,
@@ -197,7 +204,7 @@ def leaderboard(
     members = queries.orchestrators_in_region(region, window_start, window_end) if region else None
     ranked = queries.ranked_scores(period, window_end, workflow or None, members)
     chosen = ranked[offset : offset + limit]
-    names = ens_names({s.orchestrator for s in chosen})
+    names = names_for({s.orchestrator for s in chosen})
     rows = [
         LeaderboardRow(
             rank=offset + i + 1,
@@ -230,10 +237,19 @@ def leaderboard(
     "events per publisher and type, rejected events per publisher and reason, lateness "
     "(received − event time) percentiles overall and per publisher, and each publisher's clock offset.",
 )
-def quality(
+async def quality(
     request: HttpRequest,
     response: HttpResponse,
     from_: datetime | None = Query(None, alias="from"),  # noqa: B008
+    to: datetime | None = None,
+) -> QualityOut:
+    return await run_db(_quality, request, response, from_, to)
+
+
+def _quality(
+    request: HttpRequest,
+    response: HttpResponse,
+    from_: datetime | None = None,
     to: datetime | None = None,
 ) -> QualityOut:
     end = _aware("to", to) or timezone.now()
@@ -273,7 +289,7 @@ def _text(value: str | None) -> str | None:
     "their breakdowns, network figures, the labelled CUE proxy and the sample counts behind each number. "
     "An `o_wallet` never seen is 404; a known one with no data in the window gives an empty list.",
 )
-def gpu_metrics(
+async def gpu_metrics(
     request: HttpRequest,
     response: HttpResponse,
     o_wallet: str | None = None,
@@ -281,6 +297,35 @@ def gpu_metrics(
     region: str | None = None,
     workflow: str | None = None,
     from_: datetime | None = Query(None, alias="from"),  # noqa: B008
+    to: datetime | None = None,
+    interval: Interval = "5m",
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+) -> GpuMetricsOut:
+    return await run_db(
+        _gpu_metrics,
+        request,
+        response,
+        o_wallet,
+        gpu_id,
+        region,
+        workflow,
+        from_,
+        to,
+        interval,
+        limit,
+        offset,
+    )
+
+
+def _gpu_metrics(
+    request: HttpRequest,
+    response: HttpResponse,
+    o_wallet: str | None = None,
+    gpu_id: str | None = None,
+    region: str | None = None,
+    workflow: str | None = None,
+    from_: datetime | None = None,
     to: datetime | None = None,
     interval: Interval = "5m",
     limit: int = DEFAULT_LIMIT,
@@ -314,7 +359,7 @@ def gpu_metrics(
     "the capacity rate, fees in wei and ETH (exact decimal strings) and active orchestrators. `gateway` keeps "
     "one gateway's demand; capacity belongs to orchestrators, so it is 0 (rate null) when a gateway is chosen.",
 )
-def network_demand(
+async def network_demand(
     request: HttpRequest,
     response: HttpResponse,
     gateway: str | None = None,
@@ -322,6 +367,23 @@ def network_demand(
     workflow: str | None = None,
     interval: DemandInterval = "1h",
     from_: datetime | None = Query(None, alias="from"),  # noqa: B008
+    to: datetime | None = None,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+) -> DemandOut:
+    return await run_db(
+        _network_demand, request, response, gateway, region, workflow, interval, from_, to, limit, offset
+    )
+
+
+def _network_demand(
+    request: HttpRequest,
+    response: HttpResponse,
+    gateway: str | None = None,
+    region: str | None = None,
+    workflow: str | None = None,
+    interval: DemandInterval = "1h",
+    from_: datetime | None = None,
     to: datetime | None = None,
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
@@ -350,7 +412,17 @@ def network_demand(
     "series whose bucket width follows the window (1h→1m, 24h→1h, 7d→1h, 30d→1d). The address must be a "
     "0x address (ENS names are resolved by the pages, not here); never-seen addresses are 404.",
 )
-def orchestrator(
+async def orchestrator(
+    request: HttpRequest,
+    response: HttpResponse,
+    address: str,
+    window: OrchestratorWindow = "24h",
+    to: datetime | None = None,
+) -> OrchestratorOut:
+    return await run_db(_orchestrator, request, response, address, window, to)
+
+
+def _orchestrator(
     request: HttpRequest,
     response: HttpResponse,
     address: str,
@@ -368,11 +440,11 @@ def orchestrator(
     step = INTERVALS[interval]
     return OrchestratorOut(
         address=chosen,
-        ens_name=ens_names([chosen]).get(chosen),
+        ens_name=names_for([chosen]).get(chosen),
         window=window,
         start=profile.start,
         end=profile.end,
-        latest_scores=[_compliance(s) for s in profile.latest_scores],
+        latest_scores=[_compliance_out(s) for s in profile.latest_scores],
         metrics=shapes.gpu_metrics(profile.total),
         samples=shapes.sample_counts(profile.total),
         workflows=[

@@ -9,8 +9,10 @@ is at most √RATIO − 1 ≈ 4.9 %. Histograms are int lists that merge by elem
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 DEFINITION_VERSION = 1
 HIST_RATIO = 1.1
@@ -63,20 +65,37 @@ def merge_histograms(histograms: Iterable[Sequence[int] | None]) -> list[int]:
     return total
 
 
+# The value reported for each bucket, computed once (percentiles are read for every row the API returns).
+_BUCKET_VALUES: tuple[float, ...] = tuple(bucket_value(i) for i in range(HIST_BUCKETS))
+
+
+def _value_of(index: int) -> float:
+    return _BUCKET_VALUES[index] if index < HIST_BUCKETS else bucket_value(index)
+
+
+def percentiles(hist: Sequence[int] | None, qs: Sequence[float]) -> tuple[float | None, ...]:
+    """Nearest-rank percentiles for every ``q`` in ``qs`` (0 < q ≤ 1) from one cumulative pass.
+
+    The running totals are built once; each quantile is then a binary search for the first bucket whose
+    running total reaches its rank. All None when the histogram is absent or empty.
+    """
+    if hist is None:
+        return (None,) * len(qs)
+    running = list(accumulate(hist))
+    n = running[-1] if running else 0
+    if n <= 0:
+        return (None,) * len(qs)
+    last = len(running) - 1
+    out: list[float | None] = []
+    for q in qs:
+        rank = max(1, math.ceil(q * n - 1e-9))
+        out.append(_value_of(min(last, bisect_left(running, rank))))
+    return tuple(out)
+
+
 def percentile(hist: Sequence[int] | None, q: float) -> float | None:
     """Nearest-rank percentile (0 < q ≤ 1) read from a histogram; None when it is empty."""
-    if hist is None:
-        return None
-    n = sum(hist)
-    if n == 0:
-        return None
-    rank = max(1, math.ceil(q * n - 1e-9))
-    seen = 0
-    for i, count in enumerate(hist):
-        seen += count
-        if seen >= rank:
-            return bucket_value(i)
-    return bucket_value(len(hist) - 1)  # pragma: no cover - unreachable when counts are consistent
+    return percentiles(hist, (q,))[0]
 
 
 def exact_percentile(values: Sequence[float], q: float) -> float | None:

@@ -99,6 +99,45 @@ def _stored(row: Score) -> StoredScore:
     )
 
 
+_STORED_FIELDS = (
+    "orchestrator",
+    "workflow",
+    "window",
+    "window_start",
+    "window_end",
+    "version",
+    "score",
+    "latency",
+    "reliability",
+    "performance",
+    "sufficient",
+    "sessions",
+    "inputs",
+)
+
+
+def _stored_values(values: tuple[Any, ...]) -> StoredScore:
+    """A StoredScore from a ``values_list(*_STORED_FIELDS)`` row (same fields, same order)."""
+    orch, workflow, period, start, end, version, score, latency, reliability, performance, ok, n, inputs = (
+        values
+    )
+    return StoredScore(
+        orchestrator=orch,
+        workflow=workflow,
+        period=period,
+        window_start=start,
+        window_end=end,
+        version=version,
+        score=score,
+        latency=latency,
+        reliability=reliability,
+        performance=performance,
+        sufficient=ok,
+        sessions=n,
+        inputs=dict(inputs),
+    )
+
+
 def latest_window_end(period: str, workflow: str | None = None) -> datetime | None:
     """End of the newest scored window of this length (optionally for one workflow)."""
     rows = Score.objects.filter(window=period)
@@ -142,10 +181,11 @@ def ranked_scores(
     if orchestrators is not None:
         rows = rows.filter(orchestrator__in=sorted(orchestrators))
     newest_version: dict[tuple[str, str], StoredScore] = {}
-    for row in rows.order_by("orchestrator", "workflow", "-version"):
-        key = (row.orchestrator, row.workflow)
+    # Plain value tuples, not model instances: this runs for every leaderboard read that misses the cache.
+    for values in rows.order_by("orchestrator", "workflow", "-version").values_list(*_STORED_FIELDS):
+        key = (values[0], values[1])
         if key not in newest_version:
-            newest_version[key] = _stored(row)
+            newest_version[key] = _stored_values(values)
     return sorted(
         newest_version.values(), key=lambda s: (-(s.score or 0.0), -s.sessions, s.orchestrator, s.workflow)
     )

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from psycopg import sql
 
 from naap_site.timeseries import is_continuous_aggregate, refresh_rollup, storage_mode
 from sla.rollup_defs import FAMILIES, LEVELS, NET, ROLLUPS, Family
@@ -29,6 +30,10 @@ _FACT_TABLES = ("telemetry_fact_ingest", "telemetry_fact_payment", "telemetry_fa
 _RECEIVED_OVERLAP = timedelta(seconds=30)
 # A late counter sample changes the increment of the next one; a capability snapshot advertises up to 5 min.
 _EXPAND = timedelta(minutes=5)
+_MINUTE = timedelta(minutes=1)
+# Ranges of one level at most this many buckets apart are refreshed by one statement (a few extra buckets
+# cost less than another round of DELETE + INSERT over the base tables); coarse buckets are costly, so few.
+_GAP_BUCKETS = {"1m": 10, "5m": 6, "1h": 1, "1d": 1}
 
 DIRTY_IDS_SQL = 'SELECT id, start, "end" FROM sla_dirty_range ORDER BY id'
 DELETE_DIRTY_SQL = "DELETE FROM sla_dirty_range WHERE id = ANY(%s)"
@@ -42,11 +47,18 @@ ON CONFLICT (name) DO UPDATE SET position = COALESCE(EXCLUDED.position, sla_refr
   pending_start = EXCLUDED.pending_start, pending_end = EXCLUDED.pending_end,
   refreshed_at = COALESCE(EXCLUDED.refreshed_at, sla_refresh_state.refreshed_at)
 """
-FACT_CHANGES_SQL = "SELECT min(event_time), max(event_time), max(received_at) FROM {} WHERE received_at > %s"
+# The minutes that received fact rows (not the span between the earliest and latest: one hours-late row
+# among current ones must not make every level recompute the hours in between).
+FACT_CHANGES_SQL = """
+SELECT date_bin(INTERVAL '1 minute', event_time, TIMESTAMPTZ '2000-01-01 00:00:00+00'), max(received_at)
+FROM {} WHERE received_at > %s GROUP BY 1
+"""
+# The span of each session updated since the last refresh, in whole minutes (one row per distinct span).
 SESSION_CHANGES_SQL = """
-SELECT min(LEAST(request_at, first_event_at, ended_at)),
-       max(GREATEST(request_at, last_event_at, ended_at)), max(updated_at)
-FROM sla_session WHERE updated_at > %s
+SELECT date_bin(INTERVAL '1 minute', LEAST(request_at, first_event_at, ended_at), TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+       date_bin(INTERVAL '1 minute', GREATEST(request_at, last_event_at, ended_at), TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+       max(updated_at)
+FROM sla_session WHERE updated_at > %s GROUP BY 1, 2
 """
 
 Range = tuple[datetime, datetime]
@@ -86,8 +98,11 @@ def merge_ranges(ranges: Iterable[Range]) -> list[Range]:
     return out
 
 
-def aligned(ranges: Sequence[Range], width: timedelta) -> list[Range]:
-    return merge_ranges((floor_to(s, width), ceil_to(e, width)) for s, e in ranges)
+def aligned(ranges: Sequence[Range], width: timedelta, gap: int = 0) -> list[Range]:
+    """Ranges widened to whole buckets; ranges at most ``gap`` buckets apart are joined into one."""
+    slack = gap * width
+    joined = merge_ranges((floor_to(s, width), ceil_to(e, width) + slack) for s, e in ranges)
+    return [(s, e - slack) for s, e in joined]
 
 
 def _position(cursor: Any, name: str) -> datetime:
@@ -106,23 +121,20 @@ def _collect(cursor: Any) -> tuple[list[Range], list[int], dict[str, datetime]]:
         dirty_ids.append(row_id)
         ranges.append((start, end))
     positions: dict[str, datetime] = {}
-    from psycopg import sql
-
     for table in _FACT_TABLES:
         name = f"fact:{table}"
         since = _position(cursor, name) - _RECEIVED_OVERLAP
         cursor.execute(sql.SQL(FACT_CHANGES_SQL).format(sql.Identifier(table)), [since])
-        low, high, newest = cursor.fetchone()
-        if low is not None:
-            ranges.append((low, high + timedelta(microseconds=1)))
-            positions[name] = newest
+        rows = cursor.fetchall()
+        if rows:
+            ranges.extend((minute, minute + _MINUTE) for minute, _ in rows)
+            positions[name] = max(newest for _, newest in rows)
     since = _position(cursor, "sessions")
     cursor.execute(SESSION_CHANGES_SQL, [since])
-    low, high, newest = cursor.fetchone()
-    if newest is not None:
-        if low is not None:
-            ranges.append((low, high + timedelta(microseconds=1)))
-        positions["sessions"] = newest
+    rows = cursor.fetchall()
+    if rows:
+        ranges.extend((low, high + _MINUTE) for low, high, _ in rows if low is not None)
+        positions["sessions"] = max(newest for _, _, newest in rows)
     return ranges, dirty_ids, positions
 
 
@@ -143,7 +155,7 @@ def refresh_ranges(ranges: Sequence[Range], families: Sequence[Family] = FAMILIE
             rollup = ROLLUPS[family.table(level)]
             width = LEVELS[level]
             count = 0
-            for start, end in aligned(wanted, width):
+            for start, end in aligned(wanted, width, _GAP_BUCKETS[level]):
                 if is_continuous_aggregate(rollup, mode):
                     with connection.cursor() as cursor:
                         if not refresh_rollup(cursor, rollup, start, end, mode):

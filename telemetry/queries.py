@@ -208,12 +208,39 @@ WHERE prev IS DISTINCT FROM address
 ORDER BY key, event_time, address
 """
 
+# URL → on-chain address, only the rows where the mapping changes. A discovery_results row names the node's
+# *signing* address: it is resolved through the signing → on-chain mapping valid at the row's time (the
+# latest network_capabilities change point at or before it; the address as sent when none is known yet), so
+# a URL never maps to a signing address that capabilities have mapped elsewhere.
 URL_POINTS_SQL = """
-SELECT key, address, event_time FROM (
-    SELECT orchestrator_url AS key, address, event_time,
-           lag(address) OVER (PARTITION BY orchestrator_url ORDER BY event_time, dedup_key, ord) AS prev
+WITH url_rows AS (
+    SELECT orchestrator_url AS key, origin, address, event_time, dedup_key, ord
     FROM telemetry_fact_capability
     WHERE orchestrator_url = ANY(%(keys)s) AND address <> '' AND received_at <= %(until)s
+),
+signing AS (
+    SELECT key, address, event_time,
+           lead(event_time) OVER (PARTITION BY key ORDER BY event_time, dedup_key, ord) AS next_time
+    FROM (
+        SELECT local_address AS key, address, event_time, dedup_key, ord,
+               lag(address) OVER (PARTITION BY local_address ORDER BY event_time, dedup_key, ord) AS prev
+        FROM telemetry_fact_capability
+        WHERE local_address IN (SELECT address FROM url_rows WHERE origin = 'discovery_results')
+              AND address <> '' AND received_at <= %(until)s
+    ) p
+    WHERE prev IS DISTINCT FROM address
+),
+resolved AS (
+    SELECT r.key, coalesce(s.address, r.address) AS address, r.event_time, r.dedup_key, r.ord
+    FROM url_rows r
+    LEFT JOIN signing s
+        ON r.origin = 'discovery_results' AND s.key = r.address AND s.event_time <= r.event_time
+           AND (s.next_time IS NULL OR r.event_time < s.next_time)
+)
+SELECT key, address, event_time FROM (
+    SELECT key, address, event_time,
+           lag(address) OVER (PARTITION BY key ORDER BY event_time, dedup_key, ord) AS prev
+    FROM resolved
 ) c
 WHERE prev IS DISTINCT FROM address
 ORDER BY key, event_time, address

@@ -94,18 +94,15 @@ def assemble_stream(rows: Iterable[SessionFact], book: IdentityBook, newest: dat
 
 def _charge_stream_swaps(sessions: Sequence[SessionRow]) -> None:
     """A change of orchestrator between consecutive sessions of a stream is a swap away from the
-    earlier session's last orchestrator, unless that session ended for a client-side reason."""
-    for before, after in zip(sessions, sessions[1:], strict=False):
-        if not before.segments or before.error_class == "client":
+    earlier session's last orchestrator, unless that session ended for a client-side reason. Sessions no
+    orchestrator served (missing capacity) are passed over: the stream's orchestrator is unchanged by them."""
+    served = [s for s in sessions if any(g.orchestrator for g in s.segments)]
+    for before, after in zip(served, served[1:], strict=False):
+        if before.error_class == "client":
             continue
         last = before.segments[-1]
-        following = next((s for s in after.segments if s.orchestrator), None)
-        if (
-            not last.orchestrator
-            or following is None
-            or following.orchestrator == last.orchestrator
-            or last.swapped_away
-        ):
+        following = next(s for s in after.segments if s.orchestrator)
+        if not last.orchestrator or following.orchestrator == last.orchestrator or last.swapped_away:
             continue
         last.swapped_away = True
         last.ended = True
@@ -188,9 +185,13 @@ def assemble_session(
     s.p2ff_ms = _ms(s.first_frame_at, s.request_at)
     s.startup_ms = _ms(s.runner_out_at, s.runner_in_at)
     s.e2e_ms = _ms(s.first_frame_at, s.first_ingest_at)
+    # P2FF and E2E are the session's (one request, one first frame) and go to the segment that served the
+    # first frame; startup is each segment's own: a segment after a swap has its own runner traces.
     serving = _segment_with(segments, TRACE_FIRST_FRAME) or _segment_with(segments, TRACE_RUNNER_OUT)
     if serving is not None:
-        serving.row.p2ff_ms, serving.row.startup_ms, serving.row.e2e_ms = s.p2ff_ms, s.startup_ms, s.e2e_ms
+        serving.row.p2ff_ms, serving.row.e2e_ms = s.p2ff_ms, s.e2e_ms
+    for seg in segments:
+        seg.row.startup_ms = _ms(_first_trace(seg, TRACE_RUNNER_OUT), _first_trace(seg, TRACE_RUNNER_IN))
 
     s.segments = [seg.row for seg in segments]
     s.segment_count = len(s.segments)
@@ -217,6 +218,10 @@ def assemble_session(
         else:
             s.outcome = "ok"
     return s
+
+
+def _first_trace(seg: _Segment, trace_type: str) -> datetime | None:
+    return next((f.event_time for f in seg.facts if f.kind == FACT_KIND_TRACE and f.sub == trace_type), None)
 
 
 def _segment_with(segments: list[_Segment], trace_type: str) -> _Segment | None:

@@ -63,6 +63,7 @@ _RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "panic",
             "segfault",
             "restart limit",
+            "restart failed",
             "exceeded max",
         ),
     ),

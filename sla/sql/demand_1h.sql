@@ -11,6 +11,21 @@ WITH sess AS (
   FROM sla_session x
   WHERE (x.request_at >= %(start)s AND x.request_at < %(end)s)
      OR (x.ended_at >= %(start)s AND x.ended_at < %(end)s)
+), pay AS (
+  -- Payments summed per hour, gateway and request first, then each request joined once to its session.
+  SELECT date_trunc('hour', p.event_time) AS bucket, p.gateway, p.request_id,
+         sum(p.expected_value_wei) AS fees_wei
+  FROM telemetry_fact_payment p
+  WHERE p.event_time >= %(start)s AND p.event_time < %(end)s
+  GROUP BY 1, p.gateway, p.request_id
+), pay_sess AS (
+  -- The earliest session of each paid request (by request time, then id).
+  SELECT DISTINCT ON (x.request_id) x.request_id, x.gateway, x.pipeline, x.region,
+         COALESCE((SELECT s.gpu_type FROM sla_segment s WHERE s.session_id = x.id
+                   ORDER BY s.ordinal DESC LIMIT 1), '') AS gpu_type
+  FROM sla_session x
+  WHERE x.request_id IN (SELECT pay.request_id FROM pay WHERE pay.request_id <> '')
+  ORDER BY x.request_id, x.request_at NULLS LAST, x.id
 ), parts AS (
   SELECT date_trunc('hour', request_at) AS bucket, gateway, pipeline, region, gpu_type,
          1 AS sessions,
@@ -31,18 +46,9 @@ WITH sess AS (
          m.output_seconds, 0, 0, CASE WHEN m.output_seconds > 0 AND m.orchestrator <> '' THEN m.orchestrator END
   FROM sla_segment_minute m WHERE m.bucket >= %(start)s AND m.bucket < %(end)s
   UNION ALL
-  SELECT date_trunc('hour', p.event_time), COALESCE(NULLIF(ps.gateway, ''), p.gateway),
-         COALESCE(ps.pipeline, ''), COALESCE(ps.region, ''), COALESCE(ps.gpu_type, ''),
-         0, 0, 0, 0, 0, 0, p.expected_value_wei, NULL
-  FROM telemetry_fact_payment p
-  LEFT JOIN LATERAL (
-    SELECT x.gateway, x.pipeline, x.region,
-           COALESCE((SELECT s.gpu_type FROM sla_segment s WHERE s.session_id = x.id
-                     ORDER BY s.ordinal DESC LIMIT 1), '') AS gpu_type
-    FROM sla_session x WHERE p.request_id <> '' AND x.request_id = p.request_id
-    ORDER BY x.request_at NULLS LAST, x.id LIMIT 1
-  ) ps ON true
-  WHERE p.event_time >= %(start)s AND p.event_time < %(end)s
+  SELECT pay.bucket, COALESCE(NULLIF(ps.gateway, ''), pay.gateway), COALESCE(ps.pipeline, ''),
+         COALESCE(ps.region, ''), COALESCE(ps.gpu_type, ''), 0, 0, 0, 0, 0, 0, pay.fees_wei, NULL
+  FROM pay LEFT JOIN pay_sess ps ON ps.request_id = pay.request_id
   UNION ALL
   SELECT h.hour, '', c.pipeline, c.region, c.gpu_type, 0, 0, 0, 0, 0,
          c.capacity * extract(epoch FROM LEAST(c.until, h.hour + INTERVAL '1 hour') - GREATEST(c.since, h.hour)),

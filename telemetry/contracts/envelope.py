@@ -42,6 +42,7 @@ class Event:
     dedup_key: bytes
     naap_v1: bool
     region: str = ""  # NaaP v1 geo.region; go-livepeer events carry none
+    raw: bytes | None = None  # the JSON text ``original`` was decoded from, when the pipeline kept it
 
 
 def _text(value: object, field: str, limit: int = 256) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from telemetry.contracts import reasons
@@ -204,11 +205,17 @@ def _check_ingest(event: Event) -> None:
     for index, track in enumerate(tracks):
         if not isinstance(track, dict):
             raise Rejection(reasons.WRONG_TYPE, f"track_stats[{index}] must be an object")
-        _string(track, "type", f"track_stats[{index}].type")
+        _string(track, "type", _track_field(index, "type"))
         for key in ("packets_received", "packets_lost"):
-            _counter(track, key, f"track_stats[{index}].{key}")
+            _counter(track, key, _track_field(index, key))
         for key in ("jitter", "rtt"):
-            _number(track, key, f"track_stats[{index}].{key}", minimum=0)
+            _number(track, key, _track_field(index, key), minimum=0)
+
+
+@lru_cache(maxsize=64)
+def _track_field(index: int, key: str) -> str:
+    """Field names of the track checks, formatted once (every ingest sample has a few tracks)."""
+    return f"track_stats[{index}].{key}"
 
 
 def _check_stream_event(event: Event) -> None:

@@ -134,6 +134,8 @@ def prepare(
                     continue
             if message.metadata:
                 event.original = {**event.original, "_streamr": message.metadata}
+            else:
+                event.raw = piece.raw  # the raw log stores this text as is: no re-encoding
             if event.dedup_key in events:
                 duplicates += 1
             else:
@@ -257,7 +259,7 @@ def _raw_rows(events: list[Event], source: str, received: datetime) -> Iterator[
             e.stream_id,
             e.request_id,
             e.pipeline,
-            encode(e.original),
+            e.raw if e.raw is not None else encode(e.original),
         )
 
 

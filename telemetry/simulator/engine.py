@@ -94,15 +94,17 @@ class Simulation:
         gap = int(self.rng.expovariate(rate / 60_000)) + 1
         self._push(t + gap, self._arrival)
 
-    def _session(self, t: int, stream_id: str, gw: Gateway, pipeline: str) -> None:
-        events, retry = self.sessions.build(t, stream_id, gw, pipeline)
+    def _session(
+        self, t: int, stream_id: str, gw: Gateway, pipeline: str, retry_of: Retry | None = None
+    ) -> None:
+        events, retry = self.sessions.build(t, stream_id, gw, pipeline, retry_of=retry_of)
         self._push_events(events)
         if retry is not None:
             self._push(retry.at_ms, self._retry_callback(retry))
 
     def _retry_callback(self, retry: Retry) -> Callable[[int], None]:
         def run(t: int) -> None:
-            self._session(t, retry.stream_id, retry.gateway, retry.pipeline)
+            self._session(t, retry.stream_id, retry.gateway, retry.pipeline, retry_of=retry)
 
         return run
 

@@ -20,6 +20,16 @@ ERROR_MESSAGES: dict[str, tuple[str, ...]] = {
     ),
     "client": ("whip disconnected", "client closed the stream"),
 }
+# The swap reason (METRICS.md taxonomy) of each orchestrator or network error message: a failed session
+# retried on another orchestrator is a swap away from the failed one, for the reason its error gives.
+# (Client errors are never retried, so they never make a swap.)
+ERROR_SWAP_REASON: dict[str, str] = {
+    "runner error: CUDA out of memory": "model_error",
+    "inference pipeline crashed: model error": "model_error",
+    "orchestrator error: runner restart failed": "model_error",
+    "trickle subscribe error: connection reset by peer": "runner_disconnect",
+    "context deadline exceeded while waiting for segment": "timeout",
+}
 SWAP_REASONS: tuple[str, ...] = (
     "timeout",
     "model_error",

@@ -5,6 +5,10 @@ request → first ingest → runner in → runner out → first frame → few se
 status samples every ~10 s (fps 0 until the segment's first output), ingest metrics every ~10 s,
 payments while output flows, then one end: clean close, an error of one class, or a swap to another
 orchestrator inside the same ``request_id`` (which starts a new segment).
+
+A failed session may be retried as a new session of the same stream; when another orchestrator serves the
+retry, that is a swap away from the failed session's last orchestrator (METRICS.md "swap rate"), charged to
+it with the reason of its error. A retry that finds no orchestrator passes the charge on to its own retry.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ class Retry:
     stream_id: str
     gateway: Gateway
     pipeline: str
+    # The orchestrator that last served the stream (a failed session), and the swap reason of its error:
+    # charged with a swap when another orchestrator serves the retry.
+    previous: Orchestrator | None = None
+    reason: str = ""
 
 
 class SessionBuilder:
@@ -87,7 +95,13 @@ class SessionBuilder:
 
     # --- one session -------------------------------------------------------------------------------------
     def build(
-        self, t0: int, stream_id: str, gw: Gateway, pipeline: str, allow_retry: bool = True
+        self,
+        t0: int,
+        stream_id: str,
+        gw: Gateway,
+        pipeline: str,
+        allow_retry: bool = True,
+        retry_of: Retry | None = None,
     ) -> tuple[list[Timed], Retry | None]:
         rng = self.rng
         truth = self.truth
@@ -110,8 +124,16 @@ class SessionBuilder:
             retry = None
             if allow_retry and rng.random() < P_RETRY:
                 retry = Retry(t0 + randint(rng, 2000, 8000), stream_id, gw, pipeline)
+                if retry_of is not None:  # no orchestrator in between: the stream's last one stays
+                    retry.previous, retry.reason = retry_of.previous, retry_of.reason
             out.sort(key=_first)
             return out, retry
+        if retry_of is not None and retry_of.previous is not None and retry_of.previous is not orch:
+            # the stream moved away from the orchestrator whose session failed
+            before = truth.subject(retry_of.previous.address, pipeline)
+            before.retry_swaps += 1
+            before.swap_reasons[retry_of.reason] += 1
+            truth.retry_swaps += 1
 
         target = TARGET_FPS[pipeline]
         length = int(min(40 * 60_000, max(20_000, rng.lognormvariate(math.log(150_000), 0.8))))
@@ -259,21 +281,23 @@ class SessionBuilder:
             # ---- swap inside the same request_id
             add_trace(seg_end, "orchestrator_swap", cur.signing_address, cur.url)
             out[-1][1]["data"]["reason"] = swap_reason
-            subject.swaps_charged += 1
+            subject.swaps_in_session += 1
             subject.swap_reasons[swap_reason] += 1
-            truth.swaps += 1
+            truth.swaps_in_session += 1
             assert swap_to is not None
             cur = swap_to
             first_segment = False
             runner_in = seg_end + randint(rng, 150, 800)
         # ---- end of the session: error event (if any) and the close trace
         subject = truth.subject(cur.address, pipeline)
+        message = ""
         if end_kind == "clean":
             subject.ended_clean += 1
             t_close = seg_end
         else:
             failed_class = end_kind
             messages = F.ERROR_MESSAGES[end_kind]
+            message = messages[randbelow(rng, len(messages))]
             add(
                 seg_end,
                 "ai_stream_events",
@@ -284,7 +308,7 @@ class SessionBuilder:
                     "pipeline_id": "",
                     "capability": "",
                     "type": "error",
-                    "message": messages[randbelow(rng, len(messages))],
+                    "message": message,
                 },
             )
             subject.failures[end_kind] += 1
@@ -305,7 +329,14 @@ class SessionBuilder:
             metrics_t += STATUS_EVERY_MS + randint(rng, -200, 200)
         retry = None
         if allow_retry and failed_class in ("orchestrator", "network") and rng.random() < P_RETRY:
-            retry = Retry(t_close + randint(rng, 1000, 5000), stream_id, gw, pipeline)
+            retry = Retry(
+                t_close + randint(rng, 1000, 5000),
+                stream_id,
+                gw,
+                pipeline,
+                previous=cur,
+                reason=F.ERROR_SWAP_REASON[message],
+            )
         out.sort(key=_first)
         return out, retry
 

@@ -10,7 +10,12 @@ Per on-chain orchestrator address × workflow (pipeline):
   first segment of a session; fps > 0 for a segment after a swap).
 * ``ended_clean`` — segments that ended with ``gateway_ingest_stream_closed`` and no error.
 * ``failures`` — segments ended by an ``ai_stream_events`` error, by class (orchestrator, network, client).
-* ``swaps_charged`` / ``swap_reasons`` — segments ended by an ``orchestrator_swap`` away from it.
+* ``swaps_charged`` / ``swap_reasons`` — swaps away from it: ``swaps_in_session`` (segments ended by an
+  ``orchestrator_swap`` away from it) plus ``retry_swaps`` (failed sessions whose retry — the stream's next
+  session served by anyone — was served by another orchestrator; METRICS.md counts a change of
+  orchestrator between consecutive sessions of a stream as a swap). A retry swap's reason is its error's.
+* ``ended`` — segments that ended: clean, failed (a retry swap's segment already counts as a failure) or
+  swapped away inside the session.
 * ``fps_mean`` — mean ``inference_status.fps`` over performance samples (from the segment's first output to
   its end; samples before first output carry fps 0 and are excluded).
 * ``p2ff_ms`` — first_frame − request; ``e2e_ms`` — first_frame − first_ingest (first segment of a session);
@@ -48,7 +53,8 @@ class SubjectTruth:
     reached_first_frame: int = 0
     ended_clean: int = 0
     failures: Counter[str] = field(default_factory=Counter)
-    swaps_charged: int = 0
+    swaps_in_session: int = 0
+    retry_swaps: int = 0
     swap_reasons: Counter[str] = field(default_factory=Counter)
     restarts: int = 0
     fps_sum: float = 0.0
@@ -73,10 +79,12 @@ class SubjectTruth:
         return {
             "segments": self.segments,
             "reached_first_frame": self.reached_first_frame,
-            "ended": self.ended_clean + sum(self.failures.values()) + self.swaps_charged,
+            "ended": self.ended_clean + sum(self.failures.values()) + self.swaps_in_session,
             "ended_clean": self.ended_clean,
             "failures": {k: self.failures.get(k, 0) for k in ("orchestrator", "network", "client")},
-            "swaps_charged": self.swaps_charged,
+            "swaps_charged": self.swaps_in_session + self.retry_swaps,
+            "swaps_in_session": self.swaps_in_session,
+            "retry_swaps": self.retry_swaps,
             "swap_reasons": dict(sorted(self.swap_reasons.items())),
             "restarts": self.restarts,
             "fps_samples": self.fps_count,
@@ -97,7 +105,8 @@ class Truth:
     streams: int = 0
     sessions: int = 0
     missing_capacity: int = 0
-    swaps: int = 0
+    swaps_in_session: int = 0
+    retry_swaps: int = 0
     fees_wei: Decimal = Decimal(0)
     events_by_type: Counter[str] = field(default_factory=Counter)
     trace_types: Counter[str] = field(default_factory=Counter)
@@ -122,7 +131,9 @@ class Truth:
                 "streams": self.streams,
                 "sessions": self.sessions,
                 "missing_capacity": self.missing_capacity,
-                "swaps": self.swaps,
+                "swaps": self.swaps_in_session + self.retry_swaps,
+                "swaps_in_session": self.swaps_in_session,
+                "retry_swaps": self.retry_swaps,
                 "fees_wei": wei_text(self.fees_wei),
             },
             "delivery": {

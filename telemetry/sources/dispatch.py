@@ -61,6 +61,7 @@ class DispatchStats:
     submit_errors: int = 0
     batch_failures: int = 0
     resubmits: int = 0
+    result_polls: int = 0  # rounds of asking the result backend about in-flight batches
     buffered: int = 0  # gauge
     in_flight: int = 0  # gauge: messages in submitted, not yet acked batches
 
@@ -115,6 +116,7 @@ class Dispatcher(Generic[T]):
         self._buffer: deque[_Entry[T]] = deque()
         self._in_flight: deque[_Batch[T]] = deque()
         self._not_before = 0.0
+        self._polled_at: float | None = None
         if self.mode == "auto":
             self.mode = "celery" if broker_answers() else "inprocess"
             log.info("%s: dispatching batches %s", self.source, self.mode)
@@ -263,9 +265,18 @@ class Dispatcher(Generic[T]):
             batch.not_before = self.clock() + self.backoff.next_delay()
 
     def _collect(self) -> list[T]:
-        """Pop committed batches from the head only, so acknowledgements keep the arrival order."""
+        """Pop committed batches from the head only, so acknowledgements keep the arrival order.
+
+        The result backend is asked at most once per ``poll_interval_s``: an adapter calls :meth:`pump`
+        after every few messages it reads, and a round trip per in-flight batch on every call would cost
+        more CPU than reading the messages.
+        """
         acked: list[T] = []
-        if self.mode == "celery":
+        now = self.clock()
+        due = self._polled_at is None or now - self._polled_at >= self.poll_interval_s
+        if self.mode == "celery" and due and any(b.task_id is not None for b in self._in_flight):
+            self._polled_at = now
+            self.stats.result_polls += 1
             for batch in self._in_flight:
                 self._poll(batch)
         while self._in_flight and self._in_flight[0].result is not None:

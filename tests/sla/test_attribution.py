@@ -18,6 +18,8 @@ from tests.sla.factories import (
     URL_B,
     URL_C,
     URL_D,
+    Fact,
+    at,
     capability,
     error,
     healthy_session,
@@ -152,6 +154,57 @@ def test_an_empty_address_in_the_first_traces_is_resolved_through_the_url() -> N
     assert only.startup_ms == pytest.approx(2000.0)
 
 
+def rekeyed_session(stream: str, start: float) -> list[Fact]:
+    """A session of the node signing with SIGNING_A at URL_B whose first-ingest trace names only the URL."""
+    keys = {"stream": stream, "request": "r1"}
+    return [
+        trace(start, "gateway_receive_stream_request", **keys),
+        trace(start + 0.5, "gateway_send_first_ingest_segment", orch="", url=URL_B, **keys),
+        trace(start + 1, "runner_receive_first_ingest_segment", orch=SIGNING_A, url=URL_B, **keys),
+        trace(start + 3, "runner_send_first_processed_segment", orch=SIGNING_A, url=URL_B, **keys),
+        trace(start + 4, "gateway_receive_first_processed_segment", orch=SIGNING_A, url=URL_B, **keys),
+        status(start + 10, 20.0, orch=SIGNING_A, url=URL_B, **keys),
+        trace(start + 20, "gateway_ingest_stream_closed", **keys),
+    ]
+
+
+def test_a_url_only_trace_of_a_node_with_a_separate_signing_key_opens_no_phantom_segment() -> None:
+    """discovery_results name the node's signing address at its URL: the URL maps to the on-chain address."""
+    insert(
+        [
+            capability(-10, ONCHAIN_B, local_address=SIGNING_A, url=URL_B),
+            capability(-5, SIGNING_A, url=URL_B, origin="discovery_results", pipeline="", model_id=""),
+            *rekeyed_session("s1", 0),
+        ],
+        RECEIVED,
+    )
+    derive(now=RECEIVED)
+    (only,) = segments()
+    assert (only.orchestrator, only.signing_address, only.orchestrator_url) == (ONCHAIN_B, SIGNING_A, URL_B)
+    assert (only.started_at, only.swapped_away, only.ended_cleanly) == (at(0.5), False, True)
+    s = Session.objects.get()
+    assert (s.orchestrator, s.segment_count, s.swap_count, s.outcome) == (ONCHAIN_B, 1, 0, "ok")
+
+
+def test_a_discovery_row_resolves_through_the_signing_mapping_valid_at_its_time() -> None:
+    insert(
+        [
+            capability(-10, ONCHAIN_B, local_address=SIGNING_A, url=URL_B),
+            capability(-5, SIGNING_A, url=URL_B, origin="discovery_results", pipeline="", model_id=""),
+            capability(300, ORCH_C, local_address=SIGNING_A, url=URL_B),  # the key moved to another node
+            capability(305, SIGNING_A, url=URL_B, origin="discovery_results", pipeline="", model_id=""),
+            *rekeyed_session("s1", 0),
+            *rekeyed_session("s2", 400),
+        ],
+        RECEIVED,
+    )
+    derive(now=RECEIVED)
+    (before,) = segments(stream="s1")
+    (after,) = segments(stream="s2")
+    assert (before.orchestrator, before.started_at) == (ONCHAIN_B, at(0.5))
+    assert (after.orchestrator, after.started_at) == (ORCH_C, at(400.5))
+
+
 def test_an_unresolvable_url_and_the_signing_address_of_the_same_node_stay_one_segment() -> None:
     insert(
         [
@@ -195,6 +248,33 @@ def test_a_change_of_orchestrator_between_sessions_of_a_stream_is_charged_to_the
     assert Session.objects.get(request_id="r1").swap_count == 1
 
 
+def test_a_retry_that_found_no_orchestrator_does_not_hide_the_swap_to_the_next_one() -> None:
+    insert(
+        [
+            trace(0, "gateway_receive_stream_request", request="r1"),
+            status(10, 20.0, request="r1", orch=ORCH_C, url=URL_C),
+            error(20, "trickle subscribe error: connection reset by peer", "network", request="r1"),
+            trace(25, "gateway_receive_stream_request", request="r2"),
+            trace(25.2, "gateway_no_orchestrators_available", request="r2"),
+            *healthy_session(request="r3", start=30, orch=ORCH_D, url=URL_D),
+        ],
+        RECEIVED,
+    )
+    derive(now=RECEIVED)
+    (earlier,) = segments(request="r1")
+    assert (earlier.orchestrator, earlier.swapped_away, earlier.swap_reason) == (
+        ORCH_C,
+        True,
+        "runner_disconnect",
+    )
+    assert (earlier.error_class, earlier.ended_cleanly) == ("network", False)
+    assert segments(request="r2") == []
+    assert Session.objects.get(request_id="r2").outcome == "no_orchestrator"
+    (later,) = segments(request="r3")
+    assert (later.orchestrator, later.swapped_away) == (ORCH_D, False)
+    assert [s.swap_count for s in Session.objects.order_by("request_id")] == [1, 0, 0]
+
+
 def test_a_client_ended_session_followed_by_another_orchestrator_is_not_a_swap() -> None:
     insert(
         [
@@ -218,6 +298,7 @@ def test_a_client_ended_session_followed_by_another_orchestrator_is_not_a_swap()
         ("gateway restart", "gateway_reset"),
         ("orchestrator restart", "orchestrator_reset"),
         ("model load failed", "model_error"),
+        ("orchestrator error: runner restart failed", "model_error"),
         ("gateway_reset", "gateway_reset"),
         ("something odd", "unknown"),
         ("", "unknown"),

@@ -13,8 +13,10 @@ from sla.sessions.derive import derive
 from tests.conftest import ANCHOR
 from tests.sla.factories import (
     ONCHAIN_B,
+    ORCH_C,
     SIGNING_A,
     URL_B,
+    URL_C,
     at,
     capability,
     error,
@@ -57,6 +59,56 @@ def test_lifecycle_latencies_are_computed_from_traces_and_charged_to_the_serving
     assert (segment.p2ff_ms, segment.startup_ms, segment.e2e_ms) == (s.p2ff_ms, s.startup_ms, s.e2e_ms)
     assert segment.request_at == at(0)
     assert segment.ended_cleanly and not segment.swapped_away
+
+
+def test_a_segment_after_a_swap_gets_its_own_startup_time_from_its_own_runner_traces() -> None:
+    facts = [
+        trace(0, "gateway_receive_stream_request"),
+        trace(0.5, "gateway_send_first_ingest_segment", url=URL_B),
+        trace(1.0, "runner_receive_first_ingest_segment", orch=SIGNING_A, url=URL_B),
+        trace(3.0, "runner_send_first_processed_segment", orch=SIGNING_A, url=URL_B),
+        trace(3.8, "gateway_receive_first_processed_segment", orch=SIGNING_A, url=URL_B),
+        status(10, 20.0, orch=SIGNING_A, url=URL_B),
+        trace(26, "orchestrator_swap", orch=SIGNING_A, url=URL_B, detail="timeout"),
+        trace(26.4, "runner_receive_first_ingest_segment", orch=ORCH_C, url=URL_C),
+        trace(27.65, "runner_send_first_processed_segment", orch=ORCH_C, url=URL_C),
+        status(30, 20.0, orch=ORCH_C, url=URL_C),
+        status(40, 20.0, orch=ORCH_C, url=URL_C),
+        trace(50, "gateway_ingest_stream_closed"),
+    ]
+    insert(facts, RECEIVED)
+    derive(now=RECEIVED)
+    s = session()
+    first, second = Segment.objects.filter(session=s).order_by("ordinal")
+    assert (first.orchestrator, first.swapped_away, first.swap_reason) == (SIGNING_A, True, "timeout")
+    # the first segment: its runner traces (3.0 − 1.0 s), and the session's first frame
+    assert (first.startup_ms, first.p2ff_ms, first.e2e_ms) == (
+        pytest.approx(2000.0),
+        pytest.approx(3800.0),
+        pytest.approx(3300.0),
+    )
+    # after the swap: the new orchestrator's own cold start, 27.65 − 26.4 s; no first frame of its own
+    assert (second.orchestrator, second.started_at) == (ORCH_C, at(26.4))
+    assert (second.startup_ms, second.p2ff_ms, second.e2e_ms) == (pytest.approx(1250.0), None, None)
+    assert s.startup_ms == pytest.approx(2000.0)  # the session's: its first runner traces
+
+
+def test_a_segment_without_both_runner_traces_has_no_startup_time() -> None:
+    facts = [
+        trace(0, "gateway_receive_stream_request"),
+        trace(1.0, "runner_receive_first_ingest_segment", orch=SIGNING_A, url=URL_B),
+        trace(3.0, "runner_send_first_processed_segment", orch=SIGNING_A, url=URL_B),
+        status(10, 20.0, orch=SIGNING_A, url=URL_B),
+        trace(26, "orchestrator_swap", orch=SIGNING_A, url=URL_B),
+        trace(26.4, "runner_receive_first_ingest_segment", orch=ORCH_C, url=URL_C),
+        status(30, 0.0, orch=ORCH_C, url=URL_C),
+        trace(50, "gateway_ingest_stream_closed"),
+    ]
+    insert(facts, RECEIVED)
+    derive(now=RECEIVED)
+    first, second = Segment.objects.filter(session=session()).order_by("ordinal")
+    assert first.startup_ms == pytest.approx(2000.0)
+    assert (second.orchestrator, second.started, second.startup_ms) == (ORCH_C, False, None)
 
 
 def test_samples_before_first_output_and_after_close_are_not_performance_samples() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from sla.sessions.taxonomy import swap_reason
 from telemetry.contracts.values import parse_amount, parse_timestamp
 from telemetry.simulator import SimConfig, Simulation, truth_path, write_file
 from telemetry.simulator.formats import ERROR_MESSAGES, SWAP_REASONS
@@ -251,9 +254,46 @@ def test_truth_counts_match_the_events_emitted(simulated: Any) -> None:
     network = truth["network"]
     assert network["sessions"] == trace_kinds["gateway_receive_stream_request"]
     assert network["missing_capacity"] == trace_kinds["gateway_no_orchestrators_available"]
-    assert network["swaps"] == trace_kinds["orchestrator_swap"]
+    assert network["swaps_in_session"] == trace_kinds["orchestrator_swap"]
+    assert network["swaps"] == network["swaps_in_session"] + network["retry_swaps"]
     streams = {t["stream_id"] for t in traces(distinct, "gateway_receive_stream_request")}
     assert network["streams"] == len(streams) < network["sessions"]  # some streams retried
+
+
+def retry_swaps(
+    distinct: list[dict[str, Any]], chain: dict[str, str]
+) -> tuple[Counter[tuple[str, str]], dict[tuple[str, str], Counter[str]]]:
+    """Swaps between sessions, recounted from the events: a stream's next session that some orchestrator
+    served, served by another one than the last orchestrator of the session before (a retry after a
+    failure), charged to that last orchestrator with the taxonomy reason of the earlier session's error."""
+    sessions: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for e in distinct:
+        if e.get("type") not in ("stream_trace", "ai_stream_status", "ai_stream_events"):
+            continue
+        d = e["data"]
+        one = sessions[d["stream_id"]].setdefault(
+            d["request_id"], {"start": math.inf, "served": [], "pipeline": "", "error": ""}
+        )
+        one["pipeline"] = d.get("pipeline") or one["pipeline"]
+        if e["type"] == "ai_stream_events":
+            one["error"] = d["message"]
+            continue
+        stamp = float(d["timestamp"])
+        ms = stamp * 1000 if stamp < 1e11 else stamp  # runner traces are in seconds
+        one["start"] = min(one["start"], ms)
+        if d["orchestrator_info"]["address"]:
+            one["served"].append((ms, chain[d["orchestrator_info"]["address"]]))
+    counts: Counter[tuple[str, str]] = Counter()
+    reasons: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for stream in sessions.values():
+        served = [x for x in sorted(stream.values(), key=lambda x: x["start"]) if x["served"]]
+        for before, after in itertools.pairwise(served):
+            last, first = max(before["served"])[1], min(after["served"])[1]
+            if last != first:
+                key = (last, before["pipeline"])
+                counts[key] += 1
+                reasons[key][swap_reason(before["error"])] += 1
+    return counts, reasons
 
 
 def test_truth_per_orchestrator_matches_an_independent_recount(simulated: Any) -> None:
@@ -284,6 +324,12 @@ def test_truth_per_orchestrator_matches_an_independent_recount(simulated: Any) -
         (chain[t["orchestrator_info"]["address"]], pipeline_of[t["request_id"]])
         for t in traces(distinct, "orchestrator_swap")
     )
+    reasons: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for t in traces(distinct, "orchestrator_swap"):
+        reasons[(chain[t["orchestrator_info"]["address"]], pipeline_of[t["request_id"]])][t["reason"]] += 1
+    retried, retry_reasons = retry_swaps(distinct, chain)
+    assert sum(retried.values()) >= 2  # the scenario exercises swaps between sessions
+    assert truth["network"]["retry_swaps"] == sum(retried.values())
     assert truth["subjects"]
     for s in truth["subjects"]:
         key = (s["orchestrator"], s["pipeline"])
@@ -291,8 +337,11 @@ def test_truth_per_orchestrator_matches_an_independent_recount(simulated: Any) -
         assert s["fps_samples"] == len(fps[key])
         assert s["fps_mean"] == pytest.approx(sum(fps[key]) / len(fps[key]) if fps[key] else None)
         assert s["p2ff_ms"]["values"] == sorted(p2ff[key])
-        assert s["swaps_charged"] == swaps[key]
-        assert s["ended"] == s["ended_clean"] + sum(s["failures"].values()) + s["swaps_charged"]
+        assert (s["swaps_in_session"], s["retry_swaps"]) == (swaps[key], retried[key])
+        assert s["swaps_charged"] == swaps[key] + retried[key]
+        assert s["swap_reasons"] == dict(reasons[key] + retry_reasons[key])
+        # a retry swap's segment already ended as a failure: only swaps inside a session end a segment
+        assert s["ended"] == s["ended_clean"] + sum(s["failures"].values()) + s["swaps_in_session"]
         assert s["segments"] >= s["reached_first_frame"]
     assert Decimal(truth["network"]["fees_wei"]) == sum(fees.values())
     error_classes = Counter(

@@ -95,3 +95,27 @@ def test_an_inprocess_batch_that_loses_its_database_connection_is_retried(clean_
     wait_for(lambda: (acked.extend(dispatcher.pump(0.1)), len(acked) == 3)[1], 30, every_s=0)
     assert dispatcher.stats.batch_failures == 1
     assert raw_ids() == ids
+
+
+def test_the_result_backend_is_asked_at_most_once_per_poll_interval(redis_keys: None) -> None:
+    # no worker consumes this process's queue: the batch stays in flight and is polled again and again
+    now = [100.0]
+    dispatcher: Dispatcher[int] = Dispatcher(
+        "polls",
+        mode="celery",
+        batch_size=2,
+        max_delay_s=0.01,
+        poll_interval_s=0.5,
+        clock=lambda: now[0],
+        wall_clock=lambda: ANCHOR,
+    )
+    feed(dispatcher, 2)
+    for _ in range(50):  # an adapter pumping after every message it reads
+        assert dispatcher.pump() == []
+    assert (dispatcher.stats.batches_submitted, dispatcher.stats.result_polls) == (1, 1)
+    now[0] += 0.4
+    dispatcher.pump()
+    assert dispatcher.stats.result_polls == 1
+    now[0] += 0.1
+    dispatcher.pump()
+    assert dispatcher.stats.result_polls == 2

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -12,7 +13,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from telemetry.models import RejectedEvent
 from telemetry.sources.dispatch import Dispatcher
-from telemetry.sources.mqtt import AckToken, MqttConsumer, MqttTarget, stream_topic
+from telemetry.sources.mqtt import (
+    AckToken,
+    MqttConsumer,
+    MqttTarget,
+    message_of,
+    shared_topic,
+    stream_topic,
+)
 from tests.conftest import ANCHOR
 from tests.telemetry.conftest import raw_ids, status_event, wait_for
 
@@ -24,20 +32,25 @@ def stream_id() -> str:
     return f"0xabcdef0123456789abcdef0123456789abcdef01/naap-test/{uuid.uuid4().hex}"
 
 
+def drop_session(cid: str) -> None:
+    """Drop the persistent session a test left on Mosquitto (a clean session replaces it)."""
+    cleaner = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=cid, clean_session=True)
+    cleaner.connect("127.0.0.1", 1883)
+    cleaner.disconnect()
+
+
 @pytest.fixture
 def client_id() -> Iterator[str]:
     cid = f"naap-test-{uuid.uuid4().hex[:12]}"
     yield cid
-    # drop the persistent session this test left on Mosquitto
-    cleaner = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=cid, clean_session=True)
-    cleaner.connect("127.0.0.1", 1883)
-    cleaner.disconnect()
+    drop_session(cid)
 
 
 def publisher() -> mqtt.Client:
     client = mqtt.Client(
         callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}"
     )
+    client.max_inflight_messages_set(1000)  # bursts go out without waiting for each PUBACK
     client.connect("127.0.0.1", 1883)
     client.loop_start()
     return client
@@ -45,6 +58,13 @@ def publisher() -> mqtt.Client:
 
 def publish(client: mqtt.Client, topic: str, payload: str | bytes) -> None:
     client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+
+def publish_burst(client: mqtt.Client, topic: str, ids: list[str]) -> None:
+    """Publish many QoS 1 messages as fast as the broker takes them, then wait for every PUBACK."""
+    infos = [client.publish(topic, json.dumps(status_event(i, -n)), qos=1) for n, i in enumerate(ids)]
+    for info in infos:
+        info.wait_for_publish(30)
 
 
 def make_consumer(
@@ -66,8 +86,11 @@ def wrapped(content: dict[str, object], seq: int, ts: int = 7_000) -> str:
 
 
 @pytest.mark.django_db
-def test_messages_on_the_stream_topic_reach_the_raw_log(stream_id: str, client_id: str) -> None:
-    consumer = make_consumer(stream_id, client_id)
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_messages_on_the_stream_topic_reach_the_raw_log(
+    stream_id: str, client_id: str, protocol: str
+) -> None:
+    consumer = make_consumer(stream_id, client_id, protocol=protocol)
     pub = publisher()
     try:
         run_until(consumer, lambda: consumer.subscribed)
@@ -81,6 +104,107 @@ def test_messages_on_the_stream_topic_reach_the_raw_log(stream_id: str, client_i
     finally:
         consumer.close(5)
         pub.loop_stop()
+
+
+@pytest.mark.django_db
+def test_a_burst_beyond_the_brokers_default_flow_control_is_stored_exactly_once(
+    stream_id: str, client_id: str
+) -> None:
+    # Mosquitto sends a client 20 unacknowledged messages by default, queues 1,000 more and drops the
+    # rest; nothing is acknowledged while the burst arrives, so only the announced Receive Maximum
+    # (MQTT 5) keeps all 3,000 coming
+    consumer = make_consumer(stream_id, client_id, batch_size=500)
+    pub = publisher()
+    ids = [f"burst-{n:05d}" for n in range(3000)]
+    try:
+        run_until(consumer, lambda: consumer.subscribed)
+        publish_burst(pub, stream_id, ids)
+        wait_for(lambda: consumer.unread == len(ids), 30)
+        assert consumer.acks_sent == 0
+        run_until(consumer, lambda: consumer.dispatcher.stats.acked == len(ids), 60)
+        consumer.step(0.3)
+        assert raw_ids() == ids
+        assert (consumer.acks_sent, consumer.dispatcher.stats.accepted) == (len(ids), len(ids))
+        assert consumer.dispatcher.stats.duplicates == 0
+    finally:
+        consumer.close(5)
+        pub.loop_stop()
+
+
+@pytest.mark.django_db
+def test_the_broker_sends_no_more_unacknowledged_messages_than_the_receive_maximum(
+    stream_id: str, client_id: str
+) -> None:
+    consumer = make_consumer(stream_id, client_id, receive_maximum=40)
+    pub = publisher()
+    ids = [f"rm-{n:03d}" for n in range(120)]
+    try:
+        run_until(consumer, lambda: consumer.subscribed)
+        publish_burst(pub, stream_id, ids)
+        wait_for(lambda: consumer.unread == 40, 10)
+        time.sleep(0.5)  # time for more to arrive, were the broker to send them
+        assert consumer.unread == 40
+        consumer.abort()  # read nothing more: the other 80 wait in the broker's queue for this session
+        assert consumer.unread == 40
+
+        survivor = make_consumer(stream_id, client_id, receive_maximum=40)
+        run_until(survivor, lambda: survivor.dispatcher.stats.acked == len(ids), 30)
+        survivor.close(5)
+        assert raw_ids() == ids  # the 40 redelivered after the "crash" are stored once
+    finally:
+        pub.loop_stop()
+
+
+@pytest.mark.django_db
+def test_consumers_in_one_share_group_split_the_stream_without_overlap(stream_id: str) -> None:
+    group = f"g{uuid.uuid4().hex[:6]}"
+    consumers = [
+        make_consumer(stream_id, f"naap-share-{uuid.uuid4().hex[:8]}", share_group=group) for _ in range(2)
+    ]
+    assert consumers[0].topics == [f"$share/{group}/{stream_id}"]
+    pub = publisher()
+    ids = [f"sh-{n:03d}" for n in range(200)]
+    try:
+        for consumer in consumers:
+            run_until(consumer, lambda c=consumer: c.subscribed)  # type: ignore[misc]
+        publish_burst(pub, stream_id, ids)
+
+        def all_acked() -> bool:
+            for consumer in consumers:
+                consumer.step(0.05)
+            return sum(c.dispatcher.stats.acked for c in consumers) == len(ids)
+
+        wait_for(all_acked, 30, every_s=0)
+        assert raw_ids() == ids
+        received = [c.dispatcher.stats.received for c in consumers]
+        assert sum(received) == len(ids)
+        assert min(received) > 0
+    finally:
+        for consumer in consumers:
+            consumer.close(5)
+            drop_session(consumer.client_id)
+        pub.loop_stop()
+
+
+def test_only_payloads_that_may_be_wrapped_are_parsed_by_the_consumer() -> None:
+    bare = json.dumps(status_event("b1")).encode()
+    assert (message_of(bare, None).body, message_of(bare, None).value) == (bare, None)
+    assert message_of(bare, True).value["id"] == "b1"  # the node wraps: parsed, taken bare if it is not
+    wrapped_text = wrapped(status_event("w1"), 4).encode()
+    for setting in (None, True):
+        message = message_of(wrapped_text, setting)
+        assert (message.value["id"], message.publisher) == ("w1", "0xaaaa")
+        assert message.metadata is not None and message.metadata["sequenceNumber"] == 4
+    assert message_of(wrapped_text, False).body == wrapped_text  # the node does not wrap: taken as is
+
+
+def test_a_share_group_name_must_be_a_single_topic_level() -> None:
+    assert shared_topic("a/b", None) == "a/b"
+    assert shared_topic("a/b?partition=2", "naap") == "$share/naap/a/b?partition=2"
+    with pytest.raises(ValueError, match="share group"):
+        shared_topic("a/b", "x/y")
+    with pytest.raises(ValueError, match="receive_maximum"):
+        make_consumer("a/b", "c", receive_maximum=70_000)
 
 
 @pytest.mark.django_db

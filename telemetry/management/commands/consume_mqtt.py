@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
 from telemetry.sources.command import Consumer, ConsumerCommand, int_list, str_list
-from telemetry.sources.mqtt import MqttConsumer, MqttTarget
+from telemetry.sources.mqtt import RECEIVE_MAXIMUM_CEILING, MqttConsumer, MqttTarget
 
 _PAYLOAD_METADATA = {"auto": None, "true": True, "false": False}
 
@@ -29,6 +29,23 @@ class Command(ConsumerCommand):
         )
         parser.add_argument("--partitions", type=int_list, default=settings.NAAP_STREAMR_PARTITIONS)
         parser.add_argument(
+            "--protocol",
+            choices=("5", "3.1.1"),
+            default=settings.NAAP_MQTT_PROTOCOL,
+            help="MQTT 5 announces a large Receive Maximum; a Streamr node's MQTT plugin needs 3.1.1",
+        )
+        parser.add_argument(
+            "--receive-maximum",
+            type=int,
+            default=RECEIVE_MAXIMUM_CEILING,
+            help="MQTT 5: unacknowledged messages the broker may send us (1..65535)",
+        )
+        parser.add_argument(
+            "--share-group",
+            default=settings.NAAP_MQTT_SHARE_GROUP,
+            help="subscribe as $share/GROUP/topic: consumers of one group split the messages",
+        )
+        parser.add_argument(
             "--payload-metadata",
             choices=tuple(_PAYLOAD_METADATA),
             default=settings.NAAP_STREAMR_PAYLOAD_METADATA,
@@ -39,13 +56,16 @@ class Command(ConsumerCommand):
             raise CommandError("no streams: pass --streams or set NAAP_STREAMR_STREAMS")
         try:
             target = MqttTarget.from_url(options["url"], options["api_key"])
+            return MqttConsumer(
+                self.make_dispatcher(options),
+                streams=options["streams"],
+                target=target,
+                client_id=options["client_id"],
+                partitions=options["partitions"] or None,
+                payload_metadata=_PAYLOAD_METADATA[options["payload_metadata"]],
+                protocol=options["protocol"],
+                receive_maximum=options["receive_maximum"],
+                share_group=options["share_group"] or None,
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        return MqttConsumer(
-            self.make_dispatcher(options),
-            streams=options["streams"],
-            target=target,
-            client_id=options["client_id"],
-            partitions=options["partitions"] or None,
-            payload_metadata=_PAYLOAD_METADATA[options["payload_metadata"]],
-        )
