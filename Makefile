@@ -32,4 +32,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 openapi: $(STAMP)
-	$(PY) manage.py export_openapi
+	NAAP_SECRET_KEY=$${NAAP_SECRET_KEY:-openapi-export-only} $(PY) manage.py export_openapi

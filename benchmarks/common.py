@@ -17,6 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "bench"
 PY = sys.executable
 ADMIN_URL = os.environ.get("NAAP_BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+# Benchmarks run the production settings, which require a secret key; scratch runs get a fixed one
+# (in this process too, for the benchmarks that set Django up in-process).
+BENCH_SECRET_KEY = "benchmark-only-secret-key-not-for-production"
+os.environ.setdefault("NAAP_SECRET_KEY", BENCH_SECRET_KEY)
 
 
 @dataclass
@@ -59,6 +63,7 @@ def bench_env(database_url: str, **extra: str) -> dict[str, str]:
             "NAAP_LOG_LEVEL": "WARNING",
         }
     )
+    env.setdefault("NAAP_SECRET_KEY", BENCH_SECRET_KEY)
     env.update(extra)
     return env
 
@@ -81,11 +86,6 @@ def process_rss_mb(pid: int) -> dict[int, float]:
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
     return found
-
-
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MB."""
-    return sum(process_rss_mb(pid).values())
 
 
 class PeakRss:

@@ -3,7 +3,7 @@
 An alert is a two-state machine (ok → firing → ok). Evaluation after each score run reads the newest
 stored score of the alert's workflow and window; a delivery is created only when the state changes, so
 an alert fires once per crossing however often it is re-evaluated. Deliveries go out through Celery
-(``leaderboard.personal_tasks``): a webhook POST whose JSON body is signed with HMAC-SHA256 of the alert's
+(``leaderboard.tasks``): a webhook POST whose JSON body is signed with HMAC-SHA256 of the alert's
 secret, and/or an e-mail.
 """
 
@@ -95,16 +95,40 @@ def _check_webhook(url: str) -> str:
     return url
 
 
-def _private_target(host: str) -> bool:
+class WebhookRefused(Exception):
+    """A webhook target we will not connect to; the message goes to the delivery log."""
+
+
+def _is_internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_multicast
+        or address.is_unspecified
+    )
+
+
+def resolve_webhook_host(host: str, port: int, *, allow_private: bool) -> str:
+    """Resolve ``host`` once and return the address to connect to.
+
+    Every address the name resolves to must be public unless ``allow_private``; the caller connects to the
+    returned address itself (never resolving the name again), so a DNS answer that changes between the
+    check and the connection (rebinding) cannot reach an internal service.
+    """
     try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False  # unresolvable: the delivery fails with a clear error
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if address.is_private or address.is_loopback or address.is_link_local or address.is_reserved:
-            return True
-    return False
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise WebhookRefused(f"cannot resolve {host!r}: {exc}") from exc
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    if not addresses:
+        raise WebhookRefused(f"cannot resolve {host!r}")
+    if not allow_private and any(_is_internal(a) for a in addresses):
+        raise WebhookRefused("refused: the webhook resolves to a private or loopback address")
+    return str(addresses[0])
 
 
 @dataclass(frozen=True)
@@ -233,7 +257,7 @@ def _queue_deliveries(
 
 
 def _enqueue(ids: list[int]) -> None:
-    from leaderboard.personal_tasks import deliver_alert
+    from leaderboard.tasks import deliver_alert
 
     for delivery_id in ids:
         deliver_alert.delay(delivery_id)
@@ -293,21 +317,32 @@ def signature(secret: str, body: bytes) -> str:
 
 
 def _send_webhook(delivery: AlertDelivery) -> tuple[bool, int | None, str]:
-    host = urlsplit(delivery.target).hostname or ""
-    if not getattr(settings, "NAAP_ALERT_WEBHOOK_ALLOW_PRIVATE", False) and _private_target(host):
-        return False, None, "refused: the webhook resolves to a private or loopback address"
+    url = httpx.URL(delivery.target)
+    if url.scheme not in {"http", "https"} or not url.host:
+        return False, None, "refused: the webhook must be an http(s) URL"
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        address = resolve_webhook_host(
+            url.host, port, allow_private=settings.NAAP_ALERT_WEBHOOK_ALLOW_PRIVATE
+        )
+    except WebhookRefused as refused:
+        return False, None, str(refused)[:500]
     raw = body_bytes(delivery.payload)
     headers = {
+        "Host": url.netloc.decode("ascii"),  # the name the receiver expects, not the address we dial
         "Content-Type": "application/json",
         "User-Agent": "naap-analytics-alerts/1",
         SIGNATURE_HEADER: signature(delivery.alert.secret, raw),
         "X-NaaP-Event": delivery.event,
         "X-NaaP-Delivery": str(delivery.id),
     }
+    # Dial the checked address; TLS still names (SNI) and verifies the certificate of the original host.
+    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
     try:
-        response = httpx.post(
-            delivery.target, content=raw, headers=headers, timeout=WEBHOOK_TIMEOUT_S, follow_redirects=False
-        )
+        with httpx.Client(timeout=WEBHOOK_TIMEOUT_S, follow_redirects=False, trust_env=False) as client:
+            response = client.post(
+                url.copy_with(host=address), content=raw, headers=headers, extensions=extensions
+            )
     except httpx.HTTPError as exc:
         return False, None, f"{type(exc).__name__}: {exc}"[:500]
     ok = 200 <= response.status_code < 300

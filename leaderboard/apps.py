@@ -21,7 +21,7 @@ class LeaderboardConfig(AppConfig):
         from sla.signals import refresh_completed
 
         refresh_completed.connect(_broadcast_after_refresh, dispatch_uid="leaderboard.live_broadcast")
-        import leaderboard.personal_tasks  # noqa: F401  (connects alert evaluation to refresh_completed)
+        import leaderboard.tasks  # noqa: F401  (connects alert evaluation to refresh_completed)
         from leaderboard.ens import names_for
         from sla.names import set_name_provider
 

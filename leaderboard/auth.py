@@ -6,6 +6,7 @@ The view layer (``leaderboard.signin_views``) parses requests and calls ``issue_
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from eth_account import Account
@@ -24,7 +26,6 @@ from leaderboard.models import OrchestratorAllowlist, SignInNonce
 NONCE_TTL = timedelta(minutes=5)
 MAX_MESSAGE_LIFETIME = timedelta(minutes=10)  # expiration_time - issued_at
 CLOCK_SKEW = timedelta(seconds=60)  # issued-at may be this far ahead of our clock
-DEFAULT_CHAIN_IDS = (1, 42161)  # Ethereum mainnet and Arbitrum One (where Livepeer's contracts live)
 MAX_MESSAGE_CHARS = 4096
 ERC1271_MAGIC = bytes.fromhex("1626ba7e")
 ERC1271_ABI = [
@@ -62,7 +63,7 @@ class SignedIn:
 
 
 def allowed_chain_ids() -> tuple[int, ...]:
-    return tuple(int(c) for c in getattr(settings, "NAAP_SIWE_CHAIN_IDS", DEFAULT_CHAIN_IDS))
+    return tuple(settings.NAAP_SIWE_CHAIN_IDS)
 
 
 def issue_nonce(at: datetime | None = None) -> SignInNonce:
@@ -70,6 +71,24 @@ def issue_nonce(at: datetime | None = None) -> SignInNonce:
     return SignInNonce.objects.create(
         nonce=secrets.token_hex(16), created_at=moment, expires_at=moment + NONCE_TTL
     )
+
+
+def nonce_retry_after(client: str, moment: float) -> int | None:
+    """Count a nonce request from ``client`` (an IP) in its fixed window; None when it may have one, else
+    the seconds until its window ends. Anyone may ask for nonces, so each one issued costs a row until
+    ``purge_nonces`` runs: this bounds how fast one client can add rows."""
+    window = int(settings.NAAP_SIWE_NONCE_RATE_WINDOW_S)
+    index = int(moment // window)
+    key = f"siwe:nonce-rate:{client}:{index}"
+    cache.add(key, 0, timeout=window + 1)
+    try:
+        count = int(cache.incr(key))
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=window + 1)
+        count = 1
+    if count <= int(settings.NAAP_SIWE_NONCE_RATE_LIMIT):
+        return None
+    return max(1, math.ceil((index + 1) * window - moment))
 
 
 def purge_nonces(at: datetime | None = None) -> int:

@@ -3,7 +3,7 @@
 Lookup (``lookup_primary_name``) follows ENS's rule for primary names: the reverse record of
 ``<address>.addr.reverse`` names a candidate, and the candidate counts only if its forward ``addr``
 record points back to the same address. Pages and APIs read only the cache (``names_for``,
-``resolve_name``); the Celery task and ``manage.py refresh_ens`` fill it. Without a configured or
+``resolve_name``); the Celery task (``leaderboard.tasks.refresh_ens_names``) and ``manage.py refresh_ens`` fill it. Without a configured or
 reachable JSON-RPC endpoint nothing is written and pages simply show addresses.
 """
 
@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from celery import shared_task
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
@@ -23,6 +22,7 @@ from eth_utils import keccak
 from web3 import Web3
 
 from leaderboard.models import EnsName
+from sla import queries as sla_queries
 
 log = logging.getLogger(__name__)
 
@@ -118,12 +118,12 @@ def reverse_node(address: str) -> bytes:
 
 
 def registry_address() -> str:
-    return str(getattr(settings, "NAAP_ENS_REGISTRY", "") or MAINNET_ENS_REGISTRY)
+    return str(settings.NAAP_ENS_REGISTRY or MAINNET_ENS_REGISTRY)
 
 
 def web3_from_settings() -> Web3 | None:
     """A Web3 client for ``NAAP_ETH_RPC_URL``, or None when no endpoint is configured."""
-    url = str(getattr(settings, "NAAP_ETH_RPC_URL", "") or "")
+    url = str(settings.NAAP_ETH_RPC_URL)
     if not url:
         return None
     return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
@@ -244,18 +244,8 @@ def refresh_names(
 
 
 def known_orchestrators() -> list[str]:
-    """Orchestrator addresses seen in derived sessions.
-
-    Reads the sla models directly because ``sla`` has no query function for this yet; replace with
-    that function when it exists.
-    """
-    from sla.models import Segment, Session
-
-    seen: set[str] = set()
-    for model in (Session, Segment):
-        values = model.objects.exclude(orchestrator="").values_list("orchestrator", flat=True).distinct()
-        seen.update(a for a in (normalize_address(v) for v in values) if a)
-    return sorted(seen)
+    """Orchestrator addresses seen in derived sessions, normalised."""
+    return sorted({a for a in (normalize_address(v) for v in sla_queries.known_orchestrators()) if a})
 
 
 def due_addresses(addresses: Iterable[str], now: datetime) -> list[str]:
@@ -280,17 +270,6 @@ def refresh_due(
     candidates = list(addresses) if addresses is not None else known_orchestrators()
     due = due_addresses(candidates, moment)[:limit]
     return refresh_names(due, w3=w3, registry=registry, now=moment)
-
-
-@shared_task(name="leaderboard.ens.refresh_ens_names", ignore_result=True)
-def refresh_ens_names() -> dict[str, object]:
-    summary = refresh_due()
-    return {
-        "checked": summary.checked,
-        "named": summary.named,
-        "errors": summary.errors,
-        "skipped": summary.skipped_reason,
-    }
 
 
 # --- request path: database cache only ----------------------------------------------------------------

@@ -80,20 +80,6 @@ def heatmap(
     }
 
 
-def bars(title: str, labels: Sequence[str], values: Sequence[float], unit: str) -> Figure:
-    return {
-        "data": [
-            {
-                "type": "bar",
-                "x": list(labels),
-                "y": list(values),
-                "hovertemplate": "%{x}: %{y:.4g} " + unit + "<extra></extra>",
-            }
-        ],
-        "layout": {**_layout(title, unit), "xaxis": {"type": "category"}, "hovermode": "closest"},
-    }
-
-
 # --- the orchestrator page ---------------------------------------------------------------------------------
 
 

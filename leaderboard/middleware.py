@@ -13,7 +13,7 @@ EMBED_PREFIX = "/embed/"
 
 
 def embed_frame_ancestors() -> str:
-    origins = [o for o in getattr(settings, "NAAP_EMBED_FRAME_ANCESTORS", []) if o]
+    origins = [o for o in settings.NAAP_EMBED_FRAME_ANCESTORS if o]
     return " ".join(origins) if origins else "'none'"
 
 

@@ -293,40 +293,8 @@ DELEGATIONS_SHOWN = 100
 AUDIT_SHOWN = 100
 
 
-@dataclass(frozen=True)
-class DelegationRow:
-    id: int
-    delegate: str
-    nonce: str
-    valid_until: datetime
-    created_at: datetime
-    revoked_at: datetime | None
-    revoked_by: str
-    state: str  # active | expired | revoked
-    signer: str  # recovered from the stored signature ("" when it does not recover)
-
-
 def _can_delegate(op: Operator) -> bool:
     return bool(op.orchestrator) and not op.via_delegation and op.address == op.orchestrator
-
-
-def _delegation_row(d: Any, at: datetime) -> DelegationRow:
-    statement = eip712.DelegationStatement(
-        d.delegate, d.orchestrator, int(d.valid_until.timestamp()), int(d.nonce), d.chain_id
-    )
-    try:
-        signer = eip712.recover(eip712.delegation_typed_data(statement), d.signature)
-    except eip712.SignatureError:
-        signer = ""
-    if d.revoked_at is not None:
-        state = "revoked"
-    elif d.valid_until <= at:
-        state = "expired"
-    else:
-        state = "active"
-    return DelegationRow(
-        d.id, d.delegate, d.nonce, d.valid_until, d.created_at, d.revoked_at, d.revoked_by, state, signer
-    )
 
 
 def delegation_context(op: Operator) -> dict[str, Any]:
@@ -336,9 +304,7 @@ def delegation_context(op: Operator) -> dict[str, Any]:
     today = at.astimezone(UTC).date()
     return {
         "can_delegate": _can_delegate(op),
-        "delegations": [
-            _delegation_row(d, at) for d in access.delegations_of(op.orchestrator, DELEGATIONS_SHOWN)
-        ],
+        "delegations": access.delegation_views(op.orchestrator, at, DELEGATIONS_SHOWN),
         "audit": audit_for(op.orchestrator, AUDIT_SHOWN),
         "access_chain_id": settings.NAAP_ACCESS_CHAIN_ID,
         "until_min": today.isoformat(),
@@ -434,7 +400,7 @@ def delegation_submit(request: HttpRequest) -> JsonResponse:
         stored = access.submit_delegation(signed, now())
     except access.DelegationRefused as refused:
         return _json_refusal(refused.reason, refused.detail, 400)
-    row = _delegation_row(stored, now())
+    row = access.delegation_view(stored, now())
     request.session[FLASH_KEY] = (
         f"Delegation stored: {row.delegate} may publish for you until {row.valid_until:%Y-%m-%d %H:%M} UTC."
     )

@@ -7,18 +7,21 @@ middleware (never exempted here); the session cookie flags come from settings.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from django.contrib.auth import get_user_model, login, logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 from web3 import Web3
 
 from leaderboard import auth
+from sla.http import client_ip
 
 SESSION_NONCE_KEY = "siwe_nonce"
 SESSION_IDENTITY_KEY = "siwe"
@@ -41,6 +44,16 @@ def _refusal(reason: str, status: int, detail: str) -> JsonResponse:
     return JsonResponse({"ok": False, "reason": reason, "detail": detail}, status=status)
 
 
+def safe_next(request: HttpRequest) -> str:
+    """Where to go after signing in: ``?next=`` when it stays on this site, else the personal page."""
+    wanted = str(request.GET.get("next", ""))
+    if wanted and url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return wanted
+    return reverse("me")
+
+
 @require_GET
 @never_cache
 @ensure_csrf_cookie
@@ -50,7 +63,7 @@ def login_page(request: HttpRequest) -> HttpResponse:
         "verifyUrl": reverse("signin-verify"),
         "statement": STATEMENT,
         "chainIds": list(auth.allowed_chain_ids()),
-        "next": request.GET.get("next", "") if str(request.GET.get("next", "")).startswith("/") else "",
+        "next": safe_next(request),
     }
     return render(
         request,
@@ -62,6 +75,13 @@ def login_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def nonce_view(request: HttpRequest) -> JsonResponse:
+    retry_after = auth.nonce_retry_after(client_ip(request), time.time())
+    if retry_after is not None:
+        refused = _refusal(
+            "rate_limited", 429, "too many sign-in attempts from this address; try again later"
+        )
+        refused["Retry-After"] = str(retry_after)
+        return refused
     address = request.GET.get("address", "")
     if address and not Web3.is_address(address):
         return _refusal("malformed_request", 400, "address is not an Ethereum address")

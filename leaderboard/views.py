@@ -9,13 +9,11 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import markdown
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -369,67 +367,55 @@ class Demand:
     totals: dict[str, float]
 
 
+def _label(key: str) -> str:
+    return key or "(unknown)"
+
+
 def network_demand(end: datetime, span: timedelta = timedelta(hours=24)) -> Demand:
     """Hourly demand over [end − span, end): series, region × workflow heatmap, GPU types, active orchestrators."""
-    rows = sla.demand_rows(sla.Filters(), "1h", end - span, end)
-    per_bucket: dict[datetime, dict[str, float]] = {}
-    cells: dict[tuple[str, str], float] = {}
-    gpu: dict[str, float] = {}
-    orchestrators: set[str] = set()
-    for r in rows:
-        b = per_bucket.setdefault(
-            r.bucket, {"streams": 0, "minutes": 0.0, "capacity": 0.0, "missing": 0, "fees": 0.0}
-        )
-        b["streams"] += r.streams
-        b["minutes"] += r.inference_minutes
-        b["capacity"] += r.capacity_minutes
-        b["missing"] += r.missing_capacity
-        b["fees"] += float(r.fees_wei) / 1e18
-        key = (r.region or "(unknown)", r.pipeline or "(unknown)")
-        cells[key] = cells.get(key, 0.0) + r.inference_minutes
-        for gpu_type, minutes in r.inference_minutes_by_gpu_type.items():
-            gpu[gpu_type or "(unknown)"] = gpu.get(gpu_type or "(unknown)", 0.0) + minutes
-        orchestrators.update(r.orchestrators)
-    buckets = sorted(per_bucket)
+    t = sla.demand_totals(sla.Filters(), "1h", end - span, end)
 
     def series(name: str, fn: Any) -> list[tuple[str, list[figures.Point]]]:
-        return [(name, [(t, fn(per_bucket[t])) for t in buckets])]
+        return [(name, [(b.bucket, fn(b)) for b in t.buckets])]
 
-    regions = sorted({k[0] for k in cells})
-    workflows = sorted({k[1] for k in cells})
+    heat = t.heatmap
     figs = {
         "fig-streams": figures.time_series(
-            "Streams per hour", "streams", series("streams", lambda b: b["streams"])
+            "Streams per hour", "streams", series("streams", lambda b: b.streams)
         ),
         "fig-minutes": figures.time_series(
-            "Inference minutes per hour", "min", series("inference minutes", lambda b: b["minutes"]), "min"
+            "Inference minutes per hour",
+            "min",
+            series("inference minutes", lambda b: b.inference_minutes),
+            "min",
         ),
         "fig-capacity": figures.time_series(
             "Capacity rate",
             "inference ÷ advertised minutes",
-            series("capacity rate", lambda b: b["minutes"] / b["capacity"] if b["capacity"] else None),
+            series("capacity rate", lambda b: b.capacity_rate),
         ),
         "fig-missing": figures.time_series(
-            "Missing capacity", "requests", series("missing capacity", lambda b: b["missing"])
+            "Missing capacity", "requests", series("missing capacity", lambda b: b.missing_capacity)
         ),
         "fig-fees": figures.time_series(
-            "Fees (expected value)", "ETH", series("fees", lambda b: b["fees"]), "ETH"
+            "Fees (expected value)", "ETH", series("fees", lambda b: float(b.fees_eth)), "ETH"
         ),
         "fig-heatmap": figures.heatmap(
             "Inference minutes, region × workflow",
-            workflows,
-            regions,
-            [[cells.get((r, w)) for w in workflows] for r in regions],
+            [_label(w) for w in heat.workflows],
+            [_label(r) for r in heat.regions],
+            [list(row) for row in heat.inference_minutes],
             "min",
         ),
     }
     totals = {
-        "streams": float(sum(b["streams"] for b in per_bucket.values())),
-        "minutes": sum(b["minutes"] for b in per_bucket.values()),
-        "missing": float(sum(b["missing"] for b in per_bucket.values())),
-        "fees": sum(b["fees"] for b in per_bucket.values()),
+        "streams": float(t.streams),
+        "minutes": t.inference_minutes,
+        "missing": float(t.missing_capacity),
+        "fees": float(t.fees_eth),
     }
-    return Demand(figs, len(orchestrators), sorted(gpu.items(), key=lambda kv: -kv[1]), totals)
+    gpu_minutes = [(_label(gpu_type), minutes) for gpu_type, minutes in t.gpu_minutes]
+    return Demand(figs, t.active_orchestrators, gpu_minutes, totals)
 
 
 @require_GET
@@ -496,7 +482,7 @@ def methodology(request: HttpRequest) -> HttpResponse:
     context = {
         "nav": "methodology",
         "metrics_html": metrics_html(),
-        "scoring": sla.scoring_config_in_force() if hasattr(sla, "scoring_config_in_force") else None,
+        "scoring": scoring_in_force(),
     }
     return render(request, "leaderboard/methodology.html", context)
 
@@ -560,7 +546,3 @@ def live_snapshot(kind: str, parts: tuple[str, ...]) -> dict[str, dict[str, floa
         )
         return {"summary": summary}
     raise ValueError(kind)
-
-
-def embed_url(name: str, *args: str, **query: str) -> str:
-    return reverse(name, args=args) + ("?" + urlencode(query) if query else "")

@@ -10,6 +10,7 @@ Every child is stopped on Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -46,6 +47,20 @@ def _postgres_answers(url: str) -> bool:
         return False
 
 
+def demo_secret_key(path: Path = ROOT / "var" / "secret_key") -> str:
+    """The demo's own random secret key, made on first run and kept (mode 600) so sessions survive restarts."""
+    if path.is_file():
+        kept = path.read_text().strip()
+        if kept:
+            return kept
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
 class Demo:
     def __init__(self) -> None:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -55,6 +70,7 @@ class Demo:
         self.env = dict(os.environ)
         self.env.setdefault("DJANGO_SETTINGS_MODULE", "naap_site.settings")
         self.env.setdefault("NAAP_SECURE_COOKIES", "false")
+        self.env.setdefault("NAAP_SECRET_KEY", demo_secret_key())
         self.env["PYTHONUNBUFFERED"] = "1"
 
     # --- services ----------------------------------------------------------------------------------------

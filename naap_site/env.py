@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -12,6 +13,19 @@ class ConfigError(ValueError):
 
 def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
+
+
+def env_secret(name: str, *, debug: bool) -> str:
+    """A secret that has no safe default: required unless debugging (then a fixed, public dev value)."""
+    value = os.environ.get(name, "")
+    if value:
+        return value
+    if debug:
+        return f"dev-only-insecure-{name.lower()}"
+    raise ConfigError(
+        f"{name} must be set when NAAP_DEBUG is false; generate one with "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 
 
 def env_int(name: str, default: int, minimum: int | None = None) -> int:
@@ -27,14 +41,17 @@ def env_int(name: str, default: int, minimum: int | None = None) -> int:
     return value
 
 
-def env_float(name: str, default: float) -> float:
+def env_float(name: str, default: float, minimum: float | None = None) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if not math.isfinite(value) or (minimum is not None and value < minimum):
+        raise ConfigError(f"{name} must be a finite number of at least {minimum}, got {raw!r}")
+    return value
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -54,6 +71,14 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_int_list(name: str, default: list[int]) -> list[int]:
+    items = env_list(name, [str(d) for d in default])
+    try:
+        return [int(item) for item in items]
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a comma-separated list of integers, got {items!r}") from exc
 
 
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:

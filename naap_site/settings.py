@@ -8,15 +8,19 @@ from naap_site.env import (
     database_from_url,
     env_bool,
     env_choice,
+    env_float,
     env_int,
+    env_int_list,
     env_list,
+    env_secret,
     env_str,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("NAAP_DEBUG", False)
-SECRET_KEY = env_str("NAAP_SECRET_KEY", "dev-only-insecure-secret-change-me")
+# No built-in key outside debug mode: sessions and CSRF tokens signed with a published key are forgeable.
+SECRET_KEY = env_secret("NAAP_SECRET_KEY", debug=DEBUG)
 ALLOWED_HOSTS = env_list("NAAP_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("NAAP_CSRF_TRUSTED_ORIGINS", [])
 
@@ -118,7 +122,8 @@ NAAP_RAW_RETENTION_DAYS = env_int("NAAP_RAW_RETENTION_DAYS", 0, minimum=0)
 
 # Source adapters: how batches are cut and where they run (auto: Celery when the broker answers)
 NAAP_SOURCE_MODE = env_choice("NAAP_SOURCE_MODE", "auto", ("auto", "celery", "inprocess"))
-NAAP_SOURCE_MAX_DELAY_MS = env_int("NAAP_SOURCE_MAX_DELAY_MS", 1000, minimum=1)
+# a batch waits at most this long for more messages: it bounds the adapter's share of freshness
+NAAP_SOURCE_MAX_DELAY_MS = env_int("NAAP_SOURCE_MAX_DELAY_MS", 250, minimum=1)
 NAAP_SOURCE_MAX_IN_FLIGHT = env_int("NAAP_SOURCE_MAX_IN_FLIGHT", 4, minimum=1)
 NAAP_SOURCE_RESULT_TIMEOUT_S = env_int("NAAP_SOURCE_RESULT_TIMEOUT_S", 120, minimum=1)
 
@@ -146,9 +151,20 @@ NAAP_API_DEFAULT_MAX_AGE_S = env_int("NAAP_API_DEFAULT_MAX_AGE_S", 30, minimum=0
 NAAP_API_RESPONSE_CACHE_S = env_int("NAAP_API_RESPONSE_CACHE_S", 60, minimum=0)  # 0 = no shared cache
 NAAP_API_CACHE_NAMESPACE = env_str("NAAP_API_CACHE_NAMESPACE", "api")
 
+# Session derivation: facts received this recently are read again by the next run (late commits)
+NAAP_SLA_DERIVE_SETTLE_S = env_float("NAAP_SLA_DERIVE_SETTLE_S", 2.0, minimum=0.0)
+
 # Embeds and ENS
 NAAP_EMBED_FRAME_ANCESTORS = env_list("NAAP_EMBED_FRAME_ANCESTORS", ["https://explorer.livepeer.org"])
 NAAP_ETH_RPC_URL = env_str("NAAP_ETH_RPC_URL", "")
+NAAP_ENS_REGISTRY = env_str("NAAP_ENS_REGISTRY", "")  # empty: the mainnet ENS registry
+
+# Sign-in with Ethereum and the personal pages
+NAAP_SIWE_CHAIN_IDS = env_int_list("NAAP_SIWE_CHAIN_IDS", [1, 42161])  # mainnet, Arbitrum One
+NAAP_SIWE_NONCE_RATE_LIMIT = env_int("NAAP_SIWE_NONCE_RATE_LIMIT", 20, minimum=1)  # per client IP ...
+NAAP_SIWE_NONCE_RATE_WINDOW_S = env_int("NAAP_SIWE_NONCE_RATE_WINDOW_S", 60, minimum=1)  # ... per window
+# Alert webhooks to private, loopback or link-local addresses are refused unless this is on (tests, LANs)
+NAAP_ALERT_WEBHOOK_ALLOW_PRIVATE = env_bool("NAAP_ALERT_WEBHOOK_ALLOW_PRIVATE", False)
 
 # Publisher access control (telemetry.access): delegations, reconcile, ingest enforcement
 NAAP_PUBLISHER_ENFORCEMENT = env_choice("NAAP_PUBLISHER_ENFORCEMENT", "off", ("off", "report", "enforce"))

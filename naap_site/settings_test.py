@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("NAAP_SECURE_COOKIES", "false")
+# A fixed key for tests; set in the environment so that servers and workers the tests start inherit it.
+os.environ.setdefault("NAAP_SECRET_KEY", "test-only-secret-key-not-for-production")
 
 from naap_site.settings import *  # noqa: E402,F403
 from naap_site.settings import DATABASES, REDIS_URL  # noqa: E402

@@ -109,14 +109,53 @@ def create_statements(table: TimeTable, mode: str) -> list[sql.Composable]:
                 name, cols, pk, sql.Identifier(table.time_column)
             )
         )
-    for index_cols in table.indexes:
-        index_name = sql.Identifier(f"{table.name}_{'_'.join(index_cols)}_idx"[:63])
-        statements.append(
-            sql.SQL("CREATE INDEX {} ON {} ({})").format(
-                index_name, name, sql.SQL(", ").join(sql.Identifier(c) for c in index_cols)
-            )
-        )
+    statements.extend(index_statements(table))
     return statements
+
+
+def index_statements(table: TimeTable) -> list[sql.Composable]:
+    """``CREATE INDEX IF NOT EXISTS`` for each of ``table.indexes`` (idempotent, so a migration can add new
+    ones to existing databases; on TimescaleDB the hypertable's own ``<table>_<time column>_idx`` counts)."""
+    return [
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+            sql.Identifier(f"{table.name}_{'_'.join(index_cols)}_idx"[:63]),
+            sql.Identifier(table.name),
+            sql.SQL(", ").join(sql.Identifier(c) for c in index_cols),
+        )
+        for index_cols in table.indexes
+    ]
+
+
+class CreateTimeTableIndexes(Operation):
+    """Create the indexes of time tables that are missing (for indexes added to a definition later)."""
+
+    reversible = True
+    reduces_to_sql = False
+
+    def __init__(self, tables: tuple[TimeTable, ...]) -> None:
+        self.tables = tables
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        return None
+
+    def database_forwards(
+        self, app_label: str, schema_editor: BaseDatabaseSchemaEditor, from_state: Any, to_state: Any
+    ) -> None:
+        with schema_editor.connection.cursor() as cursor:
+            for table in self.tables:
+                for statement in index_statements(table):
+                    cursor.execute(statement)
+
+    def database_backwards(
+        self, app_label: str, schema_editor: BaseDatabaseSchemaEditor, from_state: Any, to_state: Any
+    ) -> None:
+        return None  # the indexes belong to the table definitions (fresh databases get them at creation)
+
+    def describe(self) -> str:
+        return "Create missing indexes of " + ", ".join(t.name for t in self.tables)
+
+    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
+        return (self.__class__.__name__, [self.tables], {})
 
 
 class CreateTimeTable(Operation):
@@ -257,8 +296,8 @@ def apply_retention_policy(cursor: Any, table: str, days: int) -> str:
 # The continuous aggregates use real-time aggregation: buckets at or after the watermark (the end of what has
 # been materialized) are computed from the finer level at query time, so they are current before any refresh.
 # Buckets below the watermark are only corrected by a refresh, which TimescaleDB cannot run inside a
-# transaction; :func:`refresh_rollup` therefore leaves in-transaction refreshes of not-yet-materialized
-# buckets to real-time aggregation (the caller records them for a later refresh) and refuses the rest.
+# transaction. Refreshing rollups (delete+insert, continuous-aggregate refresh) is sla's business:
+# ``sla.refresh.refresh_rollup``; this module only defines and creates them.
 
 _BUCKET_ORIGIN = "2000-01-01 00:00:00+00"
 
@@ -273,6 +312,8 @@ class Rollup:
     parent: str | None = None
     policy_start: str = "3 days"  # TimescaleDB refresh window (late data within it is picked up)
     policy_schedule: str = "1 minute"
+    # Named relations a base SELECT reads ({name} placeholders → table names, substituted as identifiers).
+    relations: tuple[tuple[str, str], ...] = ()
 
     def column_names(self) -> list[str]:
         return ["bucket", *self.keys, *(n for n, _ in self.columns)]
@@ -289,7 +330,7 @@ def rollup_bucket(width: str, mode: str) -> sql.Composable:
 def rollup_select(rollup: Rollup, mode: str, *, ranged: bool) -> sql.Composable:
     """The defining SELECT; ``ranged`` adds the parameters %(start)s/%(end)s on the parent's buckets."""
     if rollup.parent is None:
-        return sql.SQL(rollup.select)
+        return sql.SQL(rollup.select).format(**{k: sql.Identifier(v) for k, v in rollup.relations})
     where = sql.SQL("WHERE bucket >= %(start)s AND bucket < %(end)s") if ranged else sql.SQL("")
     return sql.SQL(rollup.select).format(
         bucket=rollup_bucket(rollup.width, mode), source=sql.Identifier(rollup.parent), where=where
@@ -347,56 +388,9 @@ def is_continuous_aggregate(rollup: Rollup, mode: str) -> bool:
     return mode == "timescale" and rollup.parent is not None
 
 
-class RefreshInTransactionError(RuntimeError):
-    """A continuous aggregate has materialized buckets to correct, and the caller is inside a transaction."""
-
-
-# True when every bucket from %s on is served by real-time aggregation (nothing materialized there yet).
-CAGG_UNMATERIALIZED_SQL = """
-SELECT %s >= COALESCE(_timescaledb_functions.to_timestamp(_timescaledb_functions.cagg_watermark(c.mat_hypertable_id)),
-                      '-infinity'::timestamptz)
-FROM _timescaledb_catalog.continuous_agg c
-WHERE c.user_view_schema = current_schema() AND c.user_view_name = %s
-"""
-
-
 def in_transaction(cursor: Any) -> bool:
     """Whether the cursor's connection is inside an open transaction block (e.g. Django's ``atomic``)."""
     return bool(cursor.connection.info.transaction_status != TransactionStatus.IDLE)
-
-
-def refresh_rollup(cursor: Any, rollup: Rollup, start: datetime, end: datetime, mode: str) -> bool:
-    """Recompute the buckets in [start, end) (aligned by the caller). Idempotent.
-
-    Tables are recomputed by delete+insert inside the caller's transaction. Continuous aggregates are
-    refreshed by TimescaleDB, which needs autocommit; inside a transaction nothing is materialized and this
-    returns False when the buckets are served by real-time aggregation anyway (the caller must refresh the
-    range again later), or raises :class:`RefreshInTransactionError` when materialized buckets would stay
-    stale. Returns True when the buckets are up to date in storage.
-    """
-    if is_continuous_aggregate(rollup, mode):
-        if in_transaction(cursor):
-            cursor.execute(CAGG_UNMATERIALIZED_SQL, [start, rollup.name])
-            row = cursor.fetchone()
-            if row is not None and row[0]:
-                return False
-            raise RefreshInTransactionError(
-                f"{rollup.name}: buckets from {start.isoformat()} are materialized and can only be "
-                "refreshed outside a transaction"
-            )
-        cursor.execute(
-            sql.SQL("CALL refresh_continuous_aggregate({}, %s, %s)").format(sql.Literal(rollup.name)),
-            [start, end],
-        )
-        return True
-    name = sql.Identifier(rollup.name)
-    cursor.execute(sql.SQL("DELETE FROM {} WHERE bucket >= %s AND bucket < %s").format(name), [start, end])
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in rollup.column_names())
-    cursor.execute(
-        sql.SQL("INSERT INTO {} ({}) {}").format(name, columns, rollup_select(rollup, mode, ranged=True)),
-        {"start": start, "end": end},
-    )
-    return True
 
 
 class CreateRollups(Operation):

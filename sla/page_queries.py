@@ -12,7 +12,7 @@ from django.db.models import Max
 
 from sla import metrics
 from sla.models import Segment, Session
-from sla.queries import StoredScore
+from sla.queries import StoredScore, ranked_scores
 from sla.rollups import (
     Filters,
     OrchestratorSummary,
@@ -23,7 +23,6 @@ from sla.rollups import (
     reliability_series,
     reliability_window,
 )
-from sla.scoring_models import Score
 
 
 @dataclass(frozen=True)
@@ -42,42 +41,11 @@ def choices(start: datetime, end: datetime) -> Choices:
     return Choices(tuple(sorted(workflows)), tuple(sorted(regions)))
 
 
-def _stored(row: Score) -> StoredScore:
-    return StoredScore(
-        orchestrator=row.orchestrator,
-        workflow=row.workflow,
-        period=row.window,
-        window_start=row.window_start,
-        window_end=row.window_end,
-        version=row.version,
-        score=row.score,
-        latency=row.latency,
-        reliability=row.reliability,
-        performance=row.performance,
-        sufficient=row.sufficient,
-        sessions=row.sessions,
-        inputs=dict(row.inputs),
-    )
-
-
 def unranked_scores(
     period: str, window_end: datetime, workflow: str | None, orchestrators: set[str] | None
 ) -> list[StoredScore]:
-    """Scores of one window that are not ranked (too few sessions, or no score), most sessions first.
-
-    Only the newest scoring version of each orchestrator × workflow counts: a key whose newest version is
-    sufficient is ranked elsewhere and does not appear here.
-    """
-    rows = Score.objects.filter(window=period, window_end=window_end)
-    if workflow:
-        rows = rows.filter(workflow=workflow)
-    if orchestrators is not None:
-        rows = rows.filter(orchestrator__in=sorted(orchestrators))
-    newest: dict[tuple[str, str], Score] = {}
-    for row in rows.order_by("orchestrator", "workflow", "-version"):
-        newest.setdefault((row.orchestrator, row.workflow), row)
-    unranked = [_stored(r) for r in newest.values() if not r.sufficient or r.score is None]
-    return sorted(unranked, key=lambda s: (-s.sessions, s.orchestrator, s.workflow))
+    """Scores of one window that are not ranked: :func:`sla.queries.ranked_scores` with ``sufficient=False``."""
+    return ranked_scores(period, window_end, workflow, orchestrators, sufficient=False)
 
 
 def last_activity(orchestrator: str | None = None) -> datetime | None:

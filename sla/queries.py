@@ -14,7 +14,7 @@ from django.db.models import Max
 from psycopg import sql
 
 from sla import metrics
-from sla.models import Segment
+from sla.models import Segment, Session
 from sla.rollup_defs import LEVELS, NET, ORCH_KEYS, PERF, REL, sql_text
 from sla.rollups import (
     DemandPoint,
@@ -33,6 +33,40 @@ from sla.rollups import (
 from sla.scoring_models import Score
 from telemetry import queries as telemetry_queries
 from telemetry.queries import QualityCount, QualityLag, QualitySkew
+
+# --- rollup refresh (sla.refresh) ---
+# One refresher at a time: a session-level advisory lock ("SLAR").
+REFRESH_LOCK_KEY = 0x534C4152
+TRY_LOCK_SQL = "SELECT pg_try_advisory_lock(%s)"
+UNLOCK_SQL = "SELECT pg_advisory_unlock(%s)"
+DIRTY_IDS_SQL = 'SELECT id, start, "end" FROM sla_dirty_range ORDER BY id'
+DELETE_DIRTY_SQL = "DELETE FROM sla_dirty_range WHERE id = ANY(%s)"
+INSERT_DIRTY_SQL = 'INSERT INTO sla_dirty_range (kind, start, "end", created_at) VALUES (%s, %s, %s, %s)'
+STATE_SQL = "SELECT position FROM sla_refresh_state WHERE name = %s"
+UPSERT_STATE_SQL = """
+INSERT INTO sla_refresh_state (name, position, pending_start, pending_end, refreshed_at)
+VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (name) DO UPDATE SET position = COALESCE(EXCLUDED.position, sla_refresh_state.position),
+  pending_start = EXCLUDED.pending_start, pending_end = EXCLUDED.pending_end,
+  refreshed_at = COALESCE(EXCLUDED.refreshed_at, sla_refresh_state.refreshed_at)
+"""
+# The span of each session updated since the last refresh, in whole minutes (one row per distinct span).
+SESSION_CHANGES_SQL = """
+SELECT date_bin(INTERVAL '1 minute', LEAST(request_at, first_event_at, ended_at), TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+       date_bin(INTERVAL '1 minute', GREATEST(request_at, last_event_at, ended_at), TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+       max(updated_at)
+FROM sla_session WHERE updated_at > %s GROUP BY 1, 2
+"""
+# True when every bucket from %s on is served by real-time aggregation (nothing materialized there yet).
+CAGG_UNMATERIALIZED_SQL = """
+SELECT %s >= COALESCE(_timescaledb_functions.to_timestamp(_timescaledb_functions.cagg_watermark(c.mat_hypertable_id)),
+                      '-infinity'::timestamptz)
+FROM _timescaledb_catalog.continuous_agg c
+WHERE c.user_view_schema = current_schema() AND c.user_view_name = %s
+"""
+REFRESH_CAGG_SQL = "CALL refresh_continuous_aggregate({name}, %s, %s)"
+DELETE_BUCKETS_SQL = "DELETE FROM {name} WHERE bucket >= %s AND bucket < %s"
+INSERT_ROLLUP_SQL = "INSERT INTO {name} ({columns}) {select}"
 
 
 @dataclass(frozen=True)
@@ -172,10 +206,22 @@ def score_series(orchestrator: str, period: str, start: datetime, end: datetime)
 
 
 def ranked_scores(
-    period: str, window_end: datetime, workflow: str | None, orchestrators: set[str] | None
+    period: str,
+    window_end: datetime,
+    workflow: str | None,
+    orchestrators: set[str] | None,
+    *,
+    sufficient: bool = True,
 ) -> list[StoredScore]:
-    """Sufficient scores of one window, best first (ties: more sessions, then address)."""
-    rows = Score.objects.filter(window=period, window_end=window_end, sufficient=True, score__isnull=False)
+    """Scores of one window (newest scoring version of each orchestrator × workflow).
+
+    ``sufficient``: the ranked scores, best first (ties: more sessions, then address), from the sufficient
+    rows only. Otherwise the unranked ones (too few sessions, or no score), most sessions first: a key whose
+    newest version is sufficient is ranked and does not appear.
+    """
+    rows = Score.objects.filter(window=period, window_end=window_end)
+    if sufficient:
+        rows = rows.filter(sufficient=True, score__isnull=False)
     if workflow:
         rows = rows.filter(workflow=workflow)
     if orchestrators is not None:
@@ -186,9 +232,13 @@ def ranked_scores(
         key = (values[0], values[1])
         if key not in newest_version:
             newest_version[key] = _stored_values(values)
-    return sorted(
-        newest_version.values(), key=lambda s: (-(s.score or 0.0), -s.sessions, s.orchestrator, s.workflow)
-    )
+    if sufficient:
+        return sorted(
+            newest_version.values(),
+            key=lambda s: (-(s.score or 0.0), -s.sessions, s.orchestrator, s.workflow),
+        )
+    unranked = [s for s in newest_version.values() if not s.sufficient or s.score is None]
+    return sorted(unranked, key=lambda s: (-s.sessions, s.orchestrator, s.workflow))
 
 
 def orchestrators_in_region(region: str, start: datetime, end: datetime) -> set[str]:
@@ -351,6 +401,11 @@ class DemandRow:
     orchestrators: tuple[str, ...]
 
 
+def capacity_rate(inference_minutes: float, capacity_minutes: float) -> float | None:
+    """Inference minutes per advertised slot-minute; None when no capacity was advertised."""
+    return inference_minutes / capacity_minutes if capacity_minutes > 0 else None
+
+
 def _fold_demand(bucket: datetime, pipeline: str, region: str, points: Sequence[DemandPoint]) -> DemandRow:
     by_type: dict[str, float] = {}
     for p in points:
@@ -370,7 +425,7 @@ def _fold_demand(bucket: datetime, pipeline: str, region: str, points: Sequence[
         inference_minutes=inference,
         inference_minutes_by_gpu_type=dict(sorted(by_type.items())),
         capacity_minutes=capacity,
-        capacity_rate=inference / capacity if capacity > 0 else None,
+        capacity_rate=capacity_rate(inference, capacity),
         fees_wei=sum((p.fees_wei for p in points), Decimal(0)),
         orchestrators=tuple(sorted({o for p in points for o in p.orchestrators})),
     )
@@ -399,6 +454,100 @@ def eth_text(wei: Decimal) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text or "0"
+
+
+@dataclass(frozen=True)
+class DemandBucketTotals:
+    """One bucket's demand summed over workflows, regions and GPU types."""
+
+    bucket: datetime
+    streams: int
+    inference_minutes: float
+    capacity_minutes: float
+    capacity_rate: float | None
+    missing_capacity: int
+    fees_wei: int
+    fees_eth: str  # exact decimal ETH of fees_wei
+    active_orchestrators: int
+
+
+@dataclass(frozen=True)
+class DemandHeatmap:
+    """Inference minutes per region (rows) × workflow (columns); None where no demand was recorded.
+
+    Keys are as stored: "" is an unknown region or workflow."""
+
+    regions: tuple[str, ...]
+    workflows: tuple[str, ...]
+    inference_minutes: tuple[tuple[float | None, ...], ...]
+
+
+@dataclass(frozen=True)
+class DemandTotals:
+    buckets: tuple[DemandBucketTotals, ...]  # oldest first, only buckets with demand rows
+    heatmap: DemandHeatmap
+    gpu_minutes: tuple[tuple[str, float], ...]  # (GPU type, inference minutes), most minutes first
+    streams: int
+    inference_minutes: float
+    missing_capacity: int
+    fees_wei: int
+    fees_eth: str
+    active_orchestrators: int  # distinct over the whole span
+
+
+def fold_demand_totals(rows: Sequence[DemandRow]) -> DemandTotals:
+    """Sum demand rows (sorted by bucket, as :func:`demand_rows` returns them) per bucket and overall."""
+    by_bucket: dict[datetime, list[DemandRow]] = {}
+    cells: dict[tuple[str, str], float] = {}
+    gpu: dict[str, float] = {}
+    for r in rows:
+        by_bucket.setdefault(r.bucket, []).append(r)
+        cells[(r.region, r.pipeline)] = cells.get((r.region, r.pipeline), 0.0) + r.inference_minutes
+        for gpu_type, minutes in r.inference_minutes_by_gpu_type.items():
+            gpu[gpu_type] = gpu.get(gpu_type, 0.0) + minutes
+    buckets: list[DemandBucketTotals] = []
+    for bucket in sorted(by_bucket):
+        group = by_bucket[bucket]
+        inference = 0.0
+        capacity = 0.0
+        for r in group:  # in row order, so the float sums do not depend on how the caller groups
+            inference += r.inference_minutes
+            capacity += r.capacity_minutes
+        fees = sum(int(r.fees_wei) for r in group)
+        buckets.append(
+            DemandBucketTotals(
+                bucket=bucket,
+                streams=sum(r.streams for r in group),
+                inference_minutes=inference,
+                capacity_minutes=capacity,
+                capacity_rate=capacity_rate(inference, capacity),
+                missing_capacity=sum(r.missing_capacity for r in group),
+                fees_wei=fees,
+                fees_eth=eth_text(Decimal(fees)),
+                active_orchestrators=len({o for r in group for o in r.orchestrators}),
+            )
+        )
+    regions = tuple(sorted({region for region, _ in cells}))
+    workflows = tuple(sorted({workflow for _, workflow in cells}))
+    fees_wei = sum(b.fees_wei for b in buckets)
+    return DemandTotals(
+        buckets=tuple(buckets),
+        heatmap=DemandHeatmap(
+            regions, workflows, tuple(tuple(cells.get((r, w)) for w in workflows) for r in regions)
+        ),
+        gpu_minutes=tuple(sorted(gpu.items(), key=lambda kv: -kv[1])),
+        streams=sum(b.streams for b in buckets),
+        inference_minutes=sum(b.inference_minutes for b in buckets),
+        missing_capacity=sum(b.missing_capacity for b in buckets),
+        fees_wei=fees_wei,
+        fees_eth=eth_text(Decimal(fees_wei)),
+        active_orchestrators=len({o for r in rows for o in r.orchestrators}),
+    )
+
+
+def demand_totals(filters: Filters, interval: str, start: datetime, end: datetime) -> DemandTotals:
+    """Demand over [start, end) per bucket and in total, the region × workflow heatmap and GPU types."""
+    return fold_demand_totals(demand_rows(filters, interval, start, end))
 
 
 # --- one orchestrator (/v1/sla/orchestrators/{address}) ---------------------------------------------------
@@ -487,3 +636,12 @@ def orchestrator_profile(
         series=[series[k] for k in sorted(series, key=lambda k: (k[0] or start, k[2]))],
         latest_scores=scores,
     )
+
+
+def known_orchestrators() -> list[str]:
+    """Every orchestrator address (as stored) that appears in a derived session or segment."""
+    seen: set[str] = set()
+    for model in (Session, Segment):
+        values = model.objects.exclude(orchestrator="").values_list("orchestrator", flat=True).distinct()
+        seen.update(str(v) for v in values)
+    return sorted(seen)

@@ -21,11 +21,25 @@ from typing import Any
 from django.db import connection, transaction
 from psycopg import sql
 
-from naap_site.timeseries import is_continuous_aggregate, refresh_rollup, storage_mode
+from naap_site.timeseries import Rollup, in_transaction, is_continuous_aggregate, rollup_select, storage_mode
+from sla.queries import (
+    CAGG_UNMATERIALIZED_SQL,
+    DELETE_BUCKETS_SQL,
+    DELETE_DIRTY_SQL,
+    DIRTY_IDS_SQL,
+    INSERT_DIRTY_SQL,
+    INSERT_ROLLUP_SQL,
+    REFRESH_CAGG_SQL,
+    REFRESH_LOCK_KEY,
+    SESSION_CHANGES_SQL,
+    STATE_SQL,
+    TRY_LOCK_SQL,
+    UNLOCK_SQL,
+    UPSERT_STATE_SQL,
+)
 from sla.rollup_defs import FAMILIES, LEVELS, NET, ROLLUPS, Family
+from telemetry.queries import ROLLUP_FACT_TABLES, fact_minutes_received
 
-_LOCK_KEY = 0x534C4152  # "SLAR": one refresher at a time
-_FACT_TABLES = ("telemetry_fact_ingest", "telemetry_fact_payment", "telemetry_fact_capability")
 # Facts may commit slightly out of received_at order; re-reading a short overlap is harmless (idempotent).
 _RECEIVED_OVERLAP = timedelta(seconds=30)
 # A late counter sample changes the increment of the next one; a capability snapshot advertises up to 5 min.
@@ -34,32 +48,7 @@ _MINUTE = timedelta(minutes=1)
 # Ranges of one level at most this many buckets apart are refreshed by one statement (a few extra buckets
 # cost less than another round of DELETE + INSERT over the base tables); coarse buckets are costly, so few.
 _GAP_BUCKETS = {"1m": 10, "5m": 6, "1h": 1, "1d": 1}
-
-DIRTY_IDS_SQL = 'SELECT id, start, "end" FROM sla_dirty_range ORDER BY id'
-DELETE_DIRTY_SQL = "DELETE FROM sla_dirty_range WHERE id = ANY(%s)"
 DEFERRED_KIND = "cagg_deferred"
-INSERT_DIRTY_SQL = 'INSERT INTO sla_dirty_range (kind, start, "end", created_at) VALUES (%s, %s, %s, %s)'
-STATE_SQL = "SELECT position FROM sla_refresh_state WHERE name = %s"
-UPSERT_STATE_SQL = """
-INSERT INTO sla_refresh_state (name, position, pending_start, pending_end, refreshed_at)
-VALUES (%s, %s, %s, %s, %s)
-ON CONFLICT (name) DO UPDATE SET position = COALESCE(EXCLUDED.position, sla_refresh_state.position),
-  pending_start = EXCLUDED.pending_start, pending_end = EXCLUDED.pending_end,
-  refreshed_at = COALESCE(EXCLUDED.refreshed_at, sla_refresh_state.refreshed_at)
-"""
-# The minutes that received fact rows (not the span between the earliest and latest: one hours-late row
-# among current ones must not make every level recompute the hours in between).
-FACT_CHANGES_SQL = """
-SELECT date_bin(INTERVAL '1 minute', event_time, TIMESTAMPTZ '2000-01-01 00:00:00+00'), max(received_at)
-FROM {} WHERE received_at > %s GROUP BY 1
-"""
-# The span of each session updated since the last refresh, in whole minutes (one row per distinct span).
-SESSION_CHANGES_SQL = """
-SELECT date_bin(INTERVAL '1 minute', LEAST(request_at, first_event_at, ended_at), TIMESTAMPTZ '2000-01-01 00:00:00+00'),
-       date_bin(INTERVAL '1 minute', GREATEST(request_at, last_event_at, ended_at), TIMESTAMPTZ '2000-01-01 00:00:00+00'),
-       max(updated_at)
-FROM sla_session WHERE updated_at > %s GROUP BY 1, 2
-"""
 
 Range = tuple[datetime, datetime]
 
@@ -121,11 +110,10 @@ def _collect(cursor: Any) -> tuple[list[Range], list[int], dict[str, datetime]]:
         dirty_ids.append(row_id)
         ranges.append((start, end))
     positions: dict[str, datetime] = {}
-    for table in _FACT_TABLES:
+    for table in ROLLUP_FACT_TABLES:
         name = f"fact:{table}"
         since = _position(cursor, name) - _RECEIVED_OVERLAP
-        cursor.execute(sql.SQL(FACT_CHANGES_SQL).format(sql.Identifier(table)), [since])
-        rows = cursor.fetchall()
+        rows = fact_minutes_received(table, since)
         if rows:
             ranges.extend((minute, minute + _MINUTE) for minute, _ in rows)
             positions[name] = max(newest for _, newest in rows)
@@ -142,6 +130,42 @@ def _family_ranges(family: Family, ranges: Sequence[Range]) -> list[Range]:
     if family is NET or family.name == "demand":
         return merge_ranges((s - _EXPAND, e + _EXPAND) for s, e in ranges)
     return list(ranges)
+
+
+class RefreshInTransactionError(RuntimeError):
+    """A continuous aggregate has materialized buckets to correct, and the caller is inside a transaction."""
+
+
+def refresh_rollup(cursor: Any, rollup: Rollup, start: datetime, end: datetime, mode: str) -> bool:
+    """Recompute the buckets in [start, end) (aligned by the caller). Idempotent.
+
+    Tables are recomputed by delete+insert inside the caller's transaction. Continuous aggregates are
+    refreshed by TimescaleDB, which needs autocommit; inside a transaction nothing is materialized and this
+    returns False when the buckets are served by real-time aggregation anyway (the caller must refresh the
+    range again later), or raises :class:`RefreshInTransactionError` when materialized buckets would stay
+    stale. Returns True when the buckets are up to date in storage.
+    """
+    if is_continuous_aggregate(rollup, mode):
+        if in_transaction(cursor):
+            cursor.execute(CAGG_UNMATERIALIZED_SQL, [start, rollup.name])
+            row = cursor.fetchone()
+            if row is not None and row[0]:
+                return False
+            raise RefreshInTransactionError(
+                f"{rollup.name}: buckets from {start.isoformat()} are materialized and can only be "
+                "refreshed outside a transaction"
+            )
+        cursor.execute(sql.SQL(REFRESH_CAGG_SQL).format(name=sql.Literal(rollup.name)), [start, end])
+        return True
+    name = sql.Identifier(rollup.name)
+    cursor.execute(sql.SQL(DELETE_BUCKETS_SQL).format(name=name), [start, end])
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in rollup.column_names())
+    select = rollup_select(rollup, mode, ranged=True)
+    cursor.execute(
+        sql.SQL(INSERT_ROLLUP_SQL).format(name=name, columns=columns, select=select),
+        {"start": start, "end": end},
+    )
+    return True
 
 
 def refresh_ranges(ranges: Sequence[Range], families: Sequence[Family] = FAMILIES) -> dict[str, int]:
@@ -177,7 +201,7 @@ def refresh(now: datetime | None = None) -> RefreshSummary:
     """Bring every rollup up to date with what changed since the last call."""
     stamp = now or datetime.now(UTC)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_LOCK_KEY])
+        cursor.execute(TRY_LOCK_SQL, [REFRESH_LOCK_KEY])
         if not cursor.fetchone()[0]:
             return RefreshSummary(ranges=(), skipped=True)
     try:
@@ -197,7 +221,7 @@ def refresh(now: datetime | None = None) -> RefreshSummary:
         return RefreshSummary(ranges=tuple(merged), buckets_refreshed=counts)
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
+            cursor.execute(UNLOCK_SQL, [REFRESH_LOCK_KEY])
 
 
 def rebuild_all(start: datetime, end: datetime) -> dict[str, int]:

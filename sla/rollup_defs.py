@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from naap_site.timeseries import Rollup
+from telemetry.queries import ROLLUP_FACT_RELATIONS
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 
@@ -140,6 +141,7 @@ def _rollups(family: Family) -> list[Rollup]:
                 parent=parent,
                 policy_start=start,
                 policy_schedule=schedule,
+                relations=tuple(ROLLUP_FACT_RELATIONS.items()) if base else (),
             )
         )
         parent = family.table(level)
@@ -147,7 +149,3 @@ def _rollups(family: Family) -> list[Rollup]:
 
 
 ROLLUPS: dict[str, Rollup] = {r.name: r for f in FAMILIES for r in _rollups(f)}
-
-
-def level_of(rollup: Rollup) -> timedelta:
-    return LEVELS[rollup.name.rsplit("_", 1)[1]]

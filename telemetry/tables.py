@@ -14,6 +14,10 @@ _COMMON = (
     ("dedup_key", "bytea NOT NULL"),
     ("received_at", "timestamptz NOT NULL"),
 )
+# Tables the sla rollups read by event-time range (``telemetry.queries.ROLLUP_FACT_RELATIONS``). Hypertables
+# already have this index (TimescaleDB's default, same name); plain partitioned tables otherwise only have
+# (dedup_key, event_time), which a time range cannot seek into.
+_TIME_INDEX = ("event_time",)
 
 RAW = TimeTable(
     name="telemetry_events_raw",
@@ -101,7 +105,7 @@ FACT_INGEST = TimeTable(
     ),
     time_column="event_time",
     primary_key=("dedup_key", "event_time"),
-    indexes=(("received_at",), ("stream_id", "request_id")),
+    indexes=(("received_at",), ("stream_id", "request_id"), _TIME_INDEX),
 )
 
 # ai_stream_events (type error and others).
@@ -142,7 +146,7 @@ FACT_PAYMENT = TimeTable(
     ),
     time_column="event_time",
     primary_key=("dedup_key", "event_time"),
-    indexes=(("received_at",),),
+    indexes=(("received_at",), _TIME_INDEX),
 )
 
 # network_capabilities / discovery_results / NaaP v1 orch.health: who is who, where, on which GPU.
@@ -167,7 +171,7 @@ FACT_CAPABILITY = TimeTable(
     ),
     time_column="event_time",
     primary_key=("dedup_key", "ord", "event_time"),
-    indexes=(("received_at",), ("address",), ("local_address",)),
+    indexes=(("received_at",), ("address",), ("local_address",), _TIME_INDEX),
 )
 
 # Open-pool job-processed (request/response jobs) and worker connection events.

@@ -27,13 +27,11 @@ from telemetry.queries import SessionFact
 
 CURSOR_NAME = "sessions"
 DIRTY_KIND = "sessions"
-LOCK_KEY = 0x51A5E55  # pg advisory lock: one derivation at a time
 DEFAULT_CHUNK = 500  # streams per transaction
 # An ingest batch stamps received_at before its transaction commits. A run reads everything committed,
-# but advances its cursor only to SETTLE before the wall clock (which bounds reading and never enters a
-# result), so facts received in the last SETTLE are read again by the next run: a batch that commits a
-# little late is never skipped, and fresh facts are not delayed.
-SETTLE = timedelta(seconds=float(getattr(settings, "NAAP_SLA_DERIVE_SETTLE_S", 2.0)))
+# but advances its cursor only to NAAP_SLA_DERIVE_SETTLE_S before the wall clock (which bounds reading and
+# never enters a result), so facts received in that last stretch are read again by the next run: a batch
+# that commits a little late is never skipped, and fresh facts are not delayed.
 
 Progress = Callable[[int, int], None]
 
@@ -115,13 +113,13 @@ def derive(
     now = now or datetime.now(tz=UTC)
     stats = DeriveStats()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+        cursor.execute(store.LOCK_SQL, [store.DERIVE_LOCK_KEY])
     try:
         _run(now, rebuild, chunk_size, progress, stats)
     finally:
         if not connection.needs_rollback:  # else the lock ends with the session; it is re-entrant
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+                cursor.execute(store.UNLOCK_SQL, [store.DERIVE_LOCK_KEY])
     stats.seconds = time.perf_counter() - started
     return stats
 
@@ -143,7 +141,7 @@ def _run(
         _record_dirty(bounds, now, stats)
         return
     until = latest
-    settled = min(latest, datetime.now(tz=UTC) - SETTLE)
+    settled = min(latest, datetime.now(tz=UTC) - timedelta(seconds=settings.NAAP_SLA_DERIVE_SETTLE_S))
     next_position = settled if position is None else max(position, settled)
     if position is None:
         streams = facts.all_streams(until)

@@ -20,6 +20,10 @@ SESSION_COLUMNS = column_names(SessionRow)
 SEGMENT_COLUMNS = column_names(SegmentRow)
 MINUTE_COLUMNS = column_names(MinuteRow)
 
+DERIVE_LOCK_KEY = 0x51A5E55  # pg advisory lock: one derivation at a time
+LOCK_SQL = "SELECT pg_advisory_lock(%s)"
+UNLOCK_SQL = "SELECT pg_advisory_unlock(%s)"
+
 STREAM_RANGE_SQL = """
 SELECT min(first_event_at), max(last_event_at) FROM sla_session WHERE stream_id = ANY(%(streams)s)
 """

@@ -1,4 +1,5 @@
 -- Demand and supply per gateway × pipeline × region × GPU type and hour.
+-- Fact relations (fact_payment and fact_capability) are telemetry.queries.ROLLUP_FACT_RELATIONS.
 -- streams: a stream counts in the hour of its first request (so hours add up to days);
 -- inference seconds: output time inside the hour only (no rollover tails);
 -- failed sessions: once, in the hour the session ended; capacity: each capability snapshot advertises
@@ -15,7 +16,7 @@ WITH sess AS (
   -- Payments summed per hour, gateway and request first, then each request joined once to its session.
   SELECT date_trunc('hour', p.event_time) AS bucket, p.gateway, p.request_id,
          sum(p.expected_value_wei) AS fees_wei
-  FROM telemetry_fact_payment p
+  FROM {fact_payment} p
   WHERE p.event_time >= %(start)s AND p.event_time < %(end)s
   GROUP BY 1, p.gateway, p.request_id
 ), pay_sess AS (
@@ -62,7 +63,7 @@ WITH sess AS (
       SELECT DISTINCT ON (COALESCE(NULLIF(address, ''), local_address, orchestrator_url), pipeline, gpu_id, event_time)
              COALESCE(NULLIF(address, ''), local_address, orchestrator_url) AS who, pipeline, gpu_id,
              region, gpu_type, capacity, event_time
-      FROM telemetry_fact_capability
+      FROM {fact_capability}
       WHERE capacity IS NOT NULL AND capacity > 0 AND pipeline <> ''
         AND event_time >= %(start)s - INTERVAL '5 minutes' AND event_time < %(end)s + INTERVAL '5 minutes'
       ORDER BY COALESCE(NULLIF(address, ''), local_address, orchestrator_url), pipeline, gpu_id, event_time, capacity DESC

@@ -1,8 +1,9 @@
 -- Network per orchestrator × pipeline × region × GPU and minute, from cumulative ingest counters.
+-- Fact relations (fact_ingest) are telemetry.queries.ROLLUP_FACT_RELATIONS.
 -- Each sample contributes the increase since the previous sample of its session; a counter that went
 -- down was reset, so that interval is skipped and counting restarts from the new value.
 WITH touched AS (
-  SELECT DISTINCT stream_id, request_id FROM telemetry_fact_ingest
+  SELECT DISTINCT stream_id, request_id FROM {fact_ingest}
   WHERE event_time >= %(start)s AND event_time < %(end)s
 ), samples AS (
   SELECT f.stream_id, f.request_id, f.event_time,
@@ -13,7 +14,7 @@ WITH touched AS (
          f.video_packets_lost, lag(f.video_packets_lost) OVER w AS p_video_lost,
          f.audio_packets_received, lag(f.audio_packets_received) OVER w AS p_audio_received,
          f.audio_packets_lost, lag(f.audio_packets_lost) OVER w AS p_audio_lost
-  FROM telemetry_fact_ingest f JOIN touched t USING (stream_id, request_id)
+  FROM {fact_ingest} f JOIN touched t USING (stream_id, request_id)
   WINDOW w AS (PARTITION BY f.stream_id, f.request_id ORDER BY f.event_time, f.dedup_key)
 ), d AS (
   SELECT s.*,

@@ -138,6 +138,64 @@ def delegation_of(orchestrator: str, delegation_id: int) -> Delegation | None:
     return Delegation.objects.filter(pk=delegation_id, orchestrator=orchestrator.lower()).first()
 
 
+@dataclass(frozen=True)
+class DelegationView:
+    """A stored delegation as a page shows it: its state at a moment and who its signature recovers to."""
+
+    id: int
+    delegate: str
+    orchestrator: str
+    nonce: str
+    valid_until: datetime
+    state: str  # active | expired | revoked
+    signer: str  # recovered from the stored signature ("" when it recovers to no address)
+    signer_is_orchestrator: bool
+    created_at: datetime
+    revoked_at: datetime | None
+    revoked_by: str
+
+
+def _recovered_signer(d: Delegation) -> str:
+    if not d.nonce.isdigit():
+        return ""
+    statement = eip712.DelegationStatement(
+        d.delegate, d.orchestrator, int(d.valid_until.timestamp()), int(d.nonce), d.chain_id
+    )
+    try:
+        return eip712.recover(eip712.delegation_typed_data(statement), d.signature)
+    except eip712.SignatureError:
+        return ""
+
+
+def delegation_view(d: Delegation, at: datetime) -> DelegationView:
+    """``d`` at ``at``: revoked wins over expired; a delegation ends at ``valid_until`` exactly."""
+    if d.revoked_at is not None:
+        state = "revoked"
+    elif d.valid_until <= at:
+        state = "expired"
+    else:
+        state = "active"
+    signer = _recovered_signer(d)
+    return DelegationView(
+        id=d.pk,
+        delegate=d.delegate,
+        orchestrator=d.orchestrator,
+        nonce=d.nonce,
+        valid_until=d.valid_until,
+        state=state,
+        signer=signer,
+        signer_is_orchestrator=bool(signer) and signer == d.orchestrator.lower(),
+        created_at=d.created_at,
+        revoked_at=d.revoked_at,
+        revoked_by=d.revoked_by,
+    )
+
+
+def delegation_views(orchestrator: str, at: datetime, limit: int = 200) -> list[DelegationView]:
+    """The delegations ``orchestrator`` signed, newest first, as they stand at ``at``."""
+    return [delegation_view(d, at) for d in delegations_of(orchestrator, limit)]
+
+
 def submit_delegation(d: SignedDelegation, now: datetime) -> Delegation:
     """Verify and store a delegation (audited). The next reconcile grants the delegate."""
     statement = verify_delegation(d, now)

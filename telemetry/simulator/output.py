@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import json
 import sys
 import time
@@ -98,9 +99,9 @@ class TokenBucket:
             self.sleep(min(1.0, (min(n, self.burst) - self.tokens) / self.rate))
 
 
-class Sink:
-    def send(self, events: list[dict[str, Any]]) -> None:
-        raise NotImplementedError
+class Sink(abc.ABC):
+    @abc.abstractmethod
+    def send(self, events: list[dict[str, Any]]) -> None: ...
 
     def close(self) -> None:
         return None

@@ -102,7 +102,7 @@ class Dispatcher(Generic[T]):
     source: str
     mode: Mode = "auto"
     batch_size: int = 500
-    max_delay_s: float = 1.0
+    max_delay_s: float = 0.25
     max_in_flight: int = 4
     max_buffered: int = 10_000
     result_timeout_s: float = 120.0

@@ -16,8 +16,9 @@ loses most of a 2,000 messages/s stream. Under MQTT 5 the client announces its o
 CONNECT and Mosquitto honours it in place of ``max_inflight_messages`` (tested against the local
 Mosquitto: a v5 client with Receive Maximum 20,000 received 5,000 unacknowledged messages, a 3.1.1 client
 20 of them and 1,020 in all). So we connect with MQTT 5 and Receive Maximum 65,535 (its ceiling), which
-covers about 30 s of commit lag at 2,000 messages/s without touching the broker's configuration. The
-Streamr node's own MQTT plugin speaks 3.1.1 only; use ``protocol="3.1.1"`` there. Several consumers can
+covers about 30 s of commit lag at 2,000 messages/s without touching the broker's configuration. A
+broker that refuses MQTT 5 (the Streamr node's plugin is built on a 3.1.1 broker library) makes the
+consumer reconnect with 3.1.1 by itself; ``protocol="3.1.1"`` skips the attempt. Several consumers can
 split one stream through a shared subscription (``share_group``: ``$share/<group>/<topic>``).
 """
 
@@ -47,6 +48,7 @@ Protocol = Literal["5", "3.1.1"]
 
 RECEIVE_MAXIMUM_CEILING = 65_535  # a two-byte integer in the CONNECT properties
 DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600  # how long the broker keeps our unacknowledged messages
+UNSUPPORTED_PROTOCOL_VERSION = 0x84  # CONNACK reason (paho maps a 3.1.1 broker's return code 1 to it)
 
 
 def stream_topic(stream_id: str, partition: int | None) -> str:
@@ -122,30 +124,35 @@ class MqttConsumer:
         if not 1 <= self.receive_maximum <= RECEIVE_MAXIMUM_CEILING:
             raise ValueError(f"receive_maximum must be 1..{RECEIVE_MAXIMUM_CEILING}")
         self.topics  # noqa: B018 -- validates the share group here, not later in the network thread
+        if self.protocol not in ("5", "3.1.1"):
+            raise ValueError(f"unsupported MQTT protocol {self.protocol!r}: use '5' or '3.1.1'")
+        self._downgrade = threading.Event()
+        self._client = self._new_client()
+        self._started = False
+
+    def _new_client(self) -> mqtt.Client:
         if self.protocol == "5":
-            self._client = mqtt.Client(
+            client = mqtt.Client(
                 callback_api_version=CallbackAPIVersion.VERSION2,
                 client_id=self.client_id,
                 protocol=mqtt.MQTTv5,
                 manual_ack=True,
             )
-        elif self.protocol == "3.1.1":
-            self._client = mqtt.Client(
+        else:
+            client = mqtt.Client(
                 callback_api_version=CallbackAPIVersion.VERSION2,
                 client_id=self.client_id,
                 clean_session=False,
                 protocol=mqtt.MQTTv311,
                 manual_ack=True,
             )
-        else:
-            raise ValueError(f"unsupported MQTT protocol {self.protocol!r}: use '5' or '3.1.1'")
-        self._client.username_pw_set(self.target.username, self.target.password)
-        self._client.reconnect_delay_set(self.reconnect_min_s, self.reconnect_max_s)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_subscribe = self._on_subscribe
-        self._client.on_message = self._on_message
-        self._started = False
+        client.username_pw_set(self.target.username, self.target.password)
+        client.reconnect_delay_set(self.reconnect_min_s, self.reconnect_max_s)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        return client
 
     @property
     def topics(self) -> list[str]:
@@ -168,6 +175,8 @@ class MqttConsumer:
     # -- paho callbacks (network thread) -------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
+            if self.protocol == "5" and reason.value == UNSUPPORTED_PROTOCOL_VERSION:
+                self._downgrade.set()  # the next step() reconnects with 3.1.1 (a Streamr node's plugin)
             log.error("mqtt: connection refused: %s", reason)
             return
         self._generation += 1
@@ -191,6 +200,14 @@ class MqttConsumer:
 
     # -- driving --------------------------------------------------------------------------------
     def start(self) -> None:
+        if self._downgrade.is_set():
+            self._downgrade.clear()
+            log.warning("mqtt: the broker does not speak MQTT 5; connecting with 3.1.1 instead")
+            self._client.disconnect()
+            self._client.loop_stop()
+            self.protocol = "3.1.1"
+            self._client = self._new_client()
+            self._started = False
         if not self._started:
             if self.protocol == "5":
                 props = Properties(PacketTypes.CONNECT)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -15,7 +16,8 @@ import pytest
 from django.core import mail
 from django.core.cache import cache
 
-from leaderboard import alerts, personal_tasks
+from leaderboard import alerts
+from leaderboard import tasks as personal_tasks
 from leaderboard.models import AlertDelivery, PersonalAlert
 from naap_site.celery import QUEUE_BROADCAST
 from naap_site.celery import app as celery_app
@@ -227,3 +229,83 @@ def test_a_committed_score_run_announced_by_sla_triggers_the_evaluation(
     alert.refresh_from_db()
     assert alert.state == "firing"
     assert [json.loads(r["body"])["event"] for r in receiver.requests] == ["firing"]
+
+
+class FakeDns:
+    """Answers ``getaddrinfo`` for made-up names with fixed addresses (IP literals go to the real resolver),
+    and counts the lookups of each name."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
+        self.answers = answers
+        self.lookups: dict[str, int] = {}
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+            name = host.decode() if isinstance(host, bytes) else str(host)
+            if name not in self.answers:
+                return real(host, port, *args, **kwargs)
+            self.lookups[name] = self.lookups.get(name, 0) + 1
+            return [
+                (
+                    socket.AF_INET6 if ":" in ip else socket.AF_INET,
+                    socket.SOCK_STREAM,
+                    6,
+                    "",
+                    (ip, int(port or 0)),
+                )
+                for ip in self.answers[name]
+            ]
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_webhook_connects_to_the_address_it_checked_without_resolving_again(
+    receiver, eager, django_capture_on_commit_callbacks, monkeypatch
+):
+    build_network()
+    dns = FakeDns(monkeypatch, {"hooks.example.test": ["127.0.0.1"]})
+    port = receiver.server.server_port
+    alert = make_alert(webhook_url=f"http://hooks.example.test:{port}/hook")
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts.send_test(alert)
+
+    (delivery,) = AlertDelivery.objects.filter(alert=alert)
+    assert (delivery.status, delivery.http_status) == ("sent", 200)
+    (request,) = receiver.requests
+    assert request["headers"]["Host"] == f"hooks.example.test:{port}"  # the receiver sees its own name
+    assert request["path"] == "/hook"
+    # One lookup, for the check; the connection went to the checked address (a second lookup could
+    # have answered differently: DNS rebinding).
+    assert dns.lookups == {"hooks.example.test": 1}
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        ["93.184.215.14", "10.0.0.5"],  # one private address among public ones is enough to refuse
+        ["::ffff:127.0.0.1"],  # loopback written as an IPv4-mapped IPv6 address
+        ["0.0.0.0"],  # "this host": connects to loopback
+        ["169.254.169.254"],  # cloud metadata service (link-local)
+        ["fd00::1"],
+    ],
+)
+def test_webhooks_whose_name_resolves_to_an_internal_address_are_refused(
+    eager, django_capture_on_commit_callbacks, monkeypatch, settings, answers
+):
+    settings.NAAP_ALERT_WEBHOOK_ALLOW_PRIVATE = False
+    build_network()
+    dns = FakeDns(monkeypatch, {"hooks.example.test": answers})
+    alert = make_alert(webhook_url="https://hooks.example.test/hook")
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts.send_test(alert)
+
+    (delivery,) = AlertDelivery.objects.filter(alert=alert)
+    assert delivery.status == "failed" and delivery.http_status is None
+    assert delivery.error == "refused: the webhook resolves to a private or loopback address"
+    assert dns.lookups == {"hooks.example.test": 1}
+
+
+def test_a_public_webhook_address_passes_the_check_and_is_the_one_dialled(monkeypatch):
+    dns = FakeDns(monkeypatch, {"hooks.example.test": ["93.184.215.14"]})
+    assert alerts.resolve_webhook_host("hooks.example.test", 443, allow_private=False) == "93.184.215.14"
+    assert dns.lookups == {"hooks.example.test": 1}

@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from leaderboard import ens
+from leaderboard import ens, tasks
 from leaderboard.models import EnsName
 from sla.models import Session
 from tests.conftest import ANCHOR
@@ -145,7 +145,7 @@ def test_the_background_refresh_finds_orchestrators_in_sessions(chain, monkeypat
 
     assert "1 known, 1 checked, 1 named, 0 errors" in out.getvalue()
     assert ens.names_for([orch]) == {orch.lower(): "sessions.eth"}
-    assert ens.refresh_ens_names() == {"checked": 0, "named": 0, "errors": 0, "skipped": ""}
+    assert tasks.refresh_ens_names() == {"checked": 0, "named": 0, "errors": 0, "skipped": ""}
 
 
 def test_the_ens_refresh_runs_on_the_beat_schedule_outside_the_ingest_queue():
@@ -153,7 +153,7 @@ def test_the_ens_refresh_runs_on_the_beat_schedule_outside_the_ingest_queue():
 
     app.loader.import_default_modules()
     entry = next(
-        e for e in app.conf.beat_schedule.values() if e["task"] == "leaderboard.ens.refresh_ens_names"
+        e for e in app.conf.beat_schedule.values() if e["task"] == "leaderboard.tasks.refresh_ens_names"
     )
     assert entry["task"] in app.tasks
     assert app.amqp.router.route({}, entry["task"])["queue"].name == "derive"

@@ -143,8 +143,18 @@ def test_methodology_renders_the_metric_definitions_document(client: Client, mak
     first_heading = next(line for line in source.splitlines() if line.startswith("# ")).lstrip("# ").strip()
     html = client.get("/methodology").content.decode()
     assert first_heading.split(" (")[0] in html
-    assert "scoring version 1" in html
-    assert "Reproduce this score" in html
+    in_force = html.split('<section id="scoring-in-force">')[1].split("</section>")[0]
+    assert "scoring version <strong>" not in in_force
+    assert "<strong>scoring version 1</strong> (newest 24h window ending" in in_force
+    assert f"Example: {address(1)} on {WORKFLOW} scored 88.00" in in_force
+    assert "Reproduce this score" in in_force
+
+
+def test_methodology_says_so_when_no_score_has_been_computed(client: Client) -> None:
+    html = client.get("/methodology").content.decode()
+    in_force = html.split('<section id="scoring-in-force">')[1].split("</section>")[0]
+    assert "No scores have been computed yet." in in_force
+    assert "<strong>scoring version" not in in_force
 
 
 # --- pages over real rollups (sessions → segments → rollups, then stored scores) ---------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -11,8 +13,8 @@ from django.test import Client
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_defunct
 
-from leaderboard import auth
-from leaderboard.models import OrchestratorAllowlist
+from leaderboard import auth, signin_views, tasks
+from leaderboard.models import OrchestratorAllowlist, SignInNonce
 from naap_site.timeseries import ensure_partitions
 from tests.conftest import ANCHOR
 from tests.evm.chain import deploy_approved_hash_wallet, new_chain, next_contract_address
@@ -268,3 +270,77 @@ def test_a_contract_wallet_signs_in_through_erc_1271(clock, browser, monkeypatch
     assert accepted.status_code == 200, accepted.content
     assert accepted.json()["contractWallet"] is True
     assert accepted.json()["address"] == wallet.lower()
+
+
+def _next_after_sign_in(client: Client, wanted: str, **extra: str) -> str:
+    html = client.get("/login", {"next": wanted}, **extra).content.decode()
+    found = re.search(r'<script id="signin-config" type="application/json">(.*?)</script>', html, re.S)
+    assert found
+    return str(json.loads(found[1])["next"])
+
+
+@pytest.mark.parametrize(
+    "wanted",
+    [
+        "//evil.example/steal",
+        "/\\evil.example/steal",
+        "https://evil.example/me",
+        "http://testserver.evil.example/me",
+        "javascript:alert(1)",
+        "",
+    ],
+)
+def test_sign_in_never_sends_the_browser_to_another_site(client, wanted):
+    assert _next_after_sign_in(client, wanted) == "/me"
+
+
+def test_sign_in_returns_to_a_page_of_this_site(client):
+    assert _next_after_sign_in(client, "/orchestrators/0xabc?window=24h") == "/orchestrators/0xabc?window=24h"
+    assert _next_after_sign_in(client, "http://testserver/me/alerts") == "http://testserver/me/alerts"
+    # Over HTTPS, a plain-HTTP link back to ourselves would downgrade the session: refused.
+    assert _next_after_sign_in(client, "http://testserver/me/alerts", secure=True) == "/me"
+
+
+class WallClock:
+    def __init__(self, moment: float) -> None:
+        self.moment = moment
+
+    def time(self) -> float:
+        return self.moment
+
+
+def test_nonces_are_rate_limited_per_client_address(clock, settings, monkeypatch):
+    settings.NAAP_SIWE_NONCE_RATE_LIMIT = 3
+    settings.NAAP_SIWE_NONCE_RATE_WINDOW_S = 60
+    wall = WallClock(ANCHOR.timestamp() + 15)  # 15 s into a 60 s window
+    monkeypatch.setattr(signin_views, "time", wall)
+    first, other = Client(REMOTE_ADDR="198.51.100.7"), Client(REMOTE_ADDR="198.51.100.8")
+    before = SignInNonce.objects.count()
+
+    assert [first.get("/auth/nonce").status_code for _ in range(3)] == [200, 200, 200]
+    refused = first.get("/auth/nonce")
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "45"
+    assert refused.json()["reason"] == "rate_limited"
+    assert SignInNonce.objects.count() == before + 3  # a refused request stores nothing
+    assert other.get("/auth/nonce").status_code == 200  # another client has its own budget
+
+    wall.moment += 45  # the next window
+    assert first.get("/auth/nonce").status_code == 200
+
+
+def test_expired_nonces_are_purged_on_the_beat_schedule(clock):
+    from naap_site.celery import app
+
+    old = auth.issue_nonce(at=ANCHOR - timedelta(minutes=11))
+    fresh = auth.issue_nonce(at=ANCHOR)
+    assert tasks.purge_sign_in_nonces() == 1
+    assert list(SignInNonce.objects.values_list("nonce", flat=True)) == [fresh.nonce]
+    assert old.nonce != fresh.nonce
+
+    app.loader.import_default_modules()
+    (entry,) = [
+        e for e in app.conf.beat_schedule.values() if e["task"] == "leaderboard.tasks.purge_sign_in_nonces"
+    ]
+    assert entry["task"] in app.tasks
+    assert app.amqp.router.route({}, entry["task"])["queue"].name == "derive"

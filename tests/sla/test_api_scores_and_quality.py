@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
+from sla import http
 from sla.models import Segment, Session
 from sla.scoring_models import Score
 from telemetry.pipeline.ingest import Message, ingest_messages
@@ -26,6 +27,24 @@ WORKFLOW = "streamdiffusion-sdxl"
 def _own_cache_namespace(settings) -> None:
     """Rate-limit counters and cached responses of one test never leak into another."""
     settings.NAAP_API_CACHE_NAMESPACE = f"t{uuid.uuid4().hex}"
+
+
+class FrozenWallClock:
+    """Stands in for the ``time`` module inside ``sla.http``, whose fixed rate windows are cut from it."""
+
+    def __init__(self, moment: float) -> None:
+        self.moment = moment
+
+    def time(self) -> float:
+        return self.moment
+
+
+@pytest.fixture
+def frozen_rate_clock(monkeypatch) -> FrozenWallClock:
+    """Rate windows cannot roll over mid-test: the clock stands 15 s into a window (60-s windows → 45 s left)."""
+    clock = FrozenWallClock(ANCHOR.timestamp() + 15)
+    monkeypatch.setattr(http, "time", clock)
+    return clock
 
 
 def make_score(
@@ -296,7 +315,7 @@ def test_errors_are_not_cacheable() -> None:
     assert response["Access-Control-Allow-Origin"] == "*"
 
 
-def test_too_many_requests_from_one_ip_get_429_with_retry_after(settings) -> None:
+def test_too_many_requests_from_one_ip_get_429_with_retry_after(settings, frozen_rate_clock) -> None:
     settings.NAAP_API_RATE_LIMIT = 3
     settings.NAAP_API_RATE_WINDOW_S = 60
     client = Client(REMOTE_ADDR="10.0.0.7")
@@ -304,7 +323,10 @@ def test_too_many_requests_from_one_ip_get_429_with_retry_after(settings) -> Non
     assert statuses == [200, 200, 200, 429]
     refused = client.get("/v1/sla/leaderboard")
     assert refused.status_code == 429
-    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert refused["Retry-After"] == "45"
     assert refused["X-RateLimit-Remaining"] == "0"
     # Another client has its own budget.
     assert Client(REMOTE_ADDR="10.0.0.8").get("/v1/sla/leaderboard").status_code == 200
+    # When the window ends, the budget is whole again.
+    frozen_rate_clock.moment += 45
+    assert client.get("/v1/sla/leaderboard").status_code == 200

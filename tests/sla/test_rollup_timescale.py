@@ -16,12 +16,11 @@ import pytest
 from django.db import connection, transaction
 
 from naap_site.timeseries import (
-    RefreshInTransactionError,
     is_continuous_aggregate,
     rollup_create_statements,
     storage_mode,
 )
-from sla.refresh import DEFERRED_KIND, refresh, refresh_ranges
+from sla.refresh import DEFERRED_KIND, RefreshInTransactionError, refresh, refresh_ranges
 from sla.rollup_defs import DEMAND, FAMILIES, NET, PERF, REL, ROLLUPS, Family
 from tests.conftest import ANCHOR
 from tests.sla.rollup_factories import SegSpec, ingest_sample, make_session, mark_dirty

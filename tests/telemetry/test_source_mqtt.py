@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -166,7 +168,7 @@ def test_consumers_in_one_share_group_split_the_stream_without_overlap(stream_id
     ids = [f"sh-{n:03d}" for n in range(200)]
     try:
         for consumer in consumers:
-            run_until(consumer, lambda c=consumer: c.subscribed)  # type: ignore[misc]
+            run_until(consumer, lambda c=consumer: c.subscribed)
         publish_burst(pub, stream_id, ids)
 
         def all_acked() -> bool:
@@ -329,3 +331,94 @@ def test_the_consumer_reconnects_and_resubscribes_after_the_broker_restarts(stre
     finally:
         consumer.close(5)
         broker.stop()
+
+
+def test_consume_mqtt_passes_protocol_receive_maximum_and_share_group_to_the_consumer() -> None:
+    from django.core.management.base import CommandError
+
+    from telemetry.management.commands import consume_mqtt
+
+    command = consume_mqtt.Command()
+    parser = command.create_parser("manage.py", "consume_mqtt")
+    common = ["--streams=s/t", "--mode=inprocess"]
+    consumer = command.setup(**vars(parser.parse_args(common)))
+    assert isinstance(consumer, MqttConsumer)
+    assert (consumer.protocol, consumer.receive_maximum, consumer.topics) == ("5", 65_535, ["s/t"])
+
+    argv = [*common, "--protocol=3.1.1", "--receive-maximum=500", "--share-group=naap"]
+    consumer = command.setup(**vars(parser.parse_args(argv)))
+    assert isinstance(consumer, MqttConsumer)
+    assert (consumer.protocol, consumer.receive_maximum, consumer.topics) == (
+        "3.1.1",
+        500,
+        ["$share/naap/s/t"],
+    )
+
+    with pytest.raises(CommandError, match="share group"):
+        command.setup(**vars(parser.parse_args([*common, "--share-group=a/b"])))
+    with pytest.raises(CommandError, match="receive_maximum"):
+        command.setup(**vars(parser.parse_args([*common, "--receive-maximum=0"])))
+
+
+class Mqtt311OnlyProxy:
+    """A broker that speaks MQTT 3.1.1 only: MQTT 5 CONNECTs get return code 1, the rest reach Mosquitto."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.server.getsockname()[1])
+        self.levels: list[int] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            first = client.recv(4096)
+            # fixed header (1 byte + 1 length byte for a short CONNECT), then "\x00\x04MQTT", then the level
+            level = first[8] if len(first) > 8 else 0
+            self.levels.append(level)
+            if level == 5:
+                client.sendall(bytes([0x20, 0x02, 0x00, 0x01]))  # CONNACK: unacceptable protocol version
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", 1883))
+            upstream.sendall(first)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            sink.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.mark.django_db
+def test_a_broker_without_mqtt_5_gets_a_311_connection_instead(stream_id: str, client_id: str) -> None:
+    proxy = Mqtt311OnlyProxy()
+    dispatcher: Dispatcher[AckToken] = Dispatcher(
+        "mqtt", mode="inprocess", batch_size=50, max_delay_s=0.05, wall_clock=lambda: ANCHOR
+    )
+    target = MqttTarget.from_url(f"mqtt://naap@127.0.0.1:{proxy.port}", api_key="k")
+    consumer = MqttConsumer(dispatcher, [stream_id], target, client_id=client_id, reconnect_max_s=1)
+    pub = publisher()
+    try:
+        run_until(consumer, lambda: consumer.subscribed)
+        assert consumer.protocol == "3.1.1"
+        assert proxy.levels[:2] == [5, 4]  # refused as MQTT 5, accepted as 3.1.1 (level 4)
+        publish(pub, stream_id, json.dumps(status_event("via-311")))
+        run_until(consumer, lambda: consumer.dispatcher.stats.acked == 1)
+        assert raw_ids() == ["via-311"]
+    finally:
+        consumer.close(5)
+        pub.loop_stop()
+        proxy.close()
