@@ -29,7 +29,7 @@ from benchmarks.common import (
     tree_cpu_s,
 )
 
-BATCH_LINES = 5000
+BATCH_LINES = int(os.environ.get("NAAP_BENCH_BATCH_LINES", "5000"))  # lines per task
 IN_FLIGHT = 4
 # For iterating on a slice: NAAP_BENCH_INGEST_LINES=200000 sends only the first lines (the full run is the
 # measure the issue asks for).
@@ -138,6 +138,7 @@ def run(report: Report) -> dict[str, float]:
         worker.wait(timeout=60)
     copy_rate, copied = bare_copy(url)
     report.add("ingest events", events, path.name)
+    report.add("lines per task", BATCH_LINES, f"{IN_FLIGHT} tasks in flight")
     report.add("ingest seconds", elapsed)
     report.add("ingest_events_per_s", ingest_rate, "raw + facts, 2 worker processes")
     report.add("bare COPY rows/s", copy_rate, f"{copied} raw rows into an identical table")
@@ -172,8 +173,9 @@ def bare_copy(url: str) -> tuple[float, int]:
     )
     dump = VAR / "raw.copy"
     with psycopg.connect(url, autocommit=True) as conn:
-        for statement in create_statements(twin, "plain"):
-            conn.execute(statement)
+        with conn.cursor() as cursor:
+            for statement in create_statements(twin, "plain"):
+                cursor.execute(statement)  # type: ignore[call-overload]  # a Composed or SQL
         days = conn.execute(
             "SELECT DISTINCT date_trunc('day', event_time AT TIME ZONE 'UTC') FROM telemetry_events_raw"
         ).fetchall()
@@ -205,6 +207,7 @@ def bare_copy(url: str) -> tuple[float, int]:
             while block := src.read(1 << 20):
                 copy.write(block)
         elapsed = time.perf_counter() - started
-        copied = conn.execute("SELECT count(*) FROM bench_raw_copy").fetchone()[0]
+        row = conn.execute("SELECT count(*) FROM bench_raw_copy").fetchone()
+        copied = int(row[0]) if row else 0
     dump.unlink()
     return copied / elapsed, copied

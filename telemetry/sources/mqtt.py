@@ -127,6 +127,7 @@ class MqttConsumer:
         if self.protocol not in ("5", "3.1.1"):
             raise ValueError(f"unsupported MQTT protocol {self.protocol!r}: use '5' or '3.1.1'")
         self._downgrade = threading.Event()
+        self._held: tuple[int, mqtt.MQTTMessage] | None = None
         self._client = self._new_client()
         self._started = False
 
@@ -162,7 +163,7 @@ class MqttConsumer:
     @property
     def unread(self) -> int:
         """Messages received from the broker and not yet handed to the dispatcher."""
-        return self._inbox.qsize()
+        return self._inbox.qsize() + int(self._held is not None)
 
     @property
     def connected(self) -> bool:
@@ -229,34 +230,30 @@ class MqttConsumer:
         """Take what arrived for up to ``timeout_s``, move batches along, PUBACK what committed."""
         self.start()
         read = 0
-        try:
-            item: tuple[int, mqtt.MQTTMessage] | None = self._inbox.get(timeout=timeout_s)
-        except queue.Empty:
-            item = None
-        while item is not None and not self.dispatcher.full:
+        item = self._take(timeout_s)
+        while item is not None:
+            if self.dispatcher.full:  # backpressure: hold it until batches commit; the broker stops
+                self._held = item  # sending once Receive Maximum messages are unacknowledged
+                break
             generation, message = item
             decoded = message_of(message.payload, self.payload_metadata)
             self.gaps.observe(decoded.metadata)
             self.dispatcher.add(decoded, (generation, message.mid, message.qos))
             read += 1
-            try:
-                item = self._inbox.get_nowait()
-            except queue.Empty:
-                item = None
-        if item is not None:  # backpressure: put it back in front is not possible; keep it for later
-            self._requeue(item)
-        self._ack(self.dispatcher.pump())
+            item = self._take(0)
+        # while held back, wait for commits here instead of spinning over a full buffer
+        self._ack(self.dispatcher.pump(self.dispatcher.poll_interval_s if self._held is not None else 0.0))
         return read
 
-    def _requeue(self, item: tuple[int, mqtt.MQTTMessage]) -> None:
-        rest = [item]
-        while True:
-            try:
-                rest.append(self._inbox.get_nowait())
-            except queue.Empty:
-                break
-        for entry in rest:
-            self._inbox.put(entry)
+    def _take(self, timeout_s: float) -> tuple[int, mqtt.MQTTMessage] | None:
+        """The held-back message first, then the inbox (waiting up to ``timeout_s``)."""
+        if self._held is not None:
+            item, self._held = self._held, None
+            return item
+        try:
+            return self._inbox.get(timeout=timeout_s) if timeout_s > 0 else self._inbox.get_nowait()
+        except queue.Empty:
+            return None
 
     def _ack(self, tokens: list[AckToken]) -> None:
         for generation, mid, qos in tokens:
@@ -270,11 +267,8 @@ class MqttConsumer:
 
     def close(self, flush_timeout_s: float = 30.0) -> None:
         """Commit what was read and acknowledge it, then disconnect (the session stays on the broker)."""
-        while True:
-            try:
-                generation, message = self._inbox.get_nowait()
-            except queue.Empty:
-                break
+        while (item := self._take(0)) is not None:
+            generation, message = item
             decoded = message_of(message.payload, self.payload_metadata)
             self.gaps.observe(decoded.metadata)
             self.dispatcher.add(decoded, (generation, message.mid, message.qos))

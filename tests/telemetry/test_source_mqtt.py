@@ -158,6 +158,37 @@ def test_the_broker_sends_no_more_unacknowledged_messages_than_the_receive_maxim
 
 
 @pytest.mark.django_db
+def test_a_full_dispatcher_holds_the_rest_back_until_batches_commit(stream_id: str, client_id: str) -> None:
+    dispatcher: Dispatcher[AckToken] = Dispatcher(
+        "mqtt",
+        mode="inprocess",
+        batch_size=1000,
+        max_delay_s=3600,
+        max_buffered=10,
+        wall_clock=lambda: ANCHOR,
+    )
+    consumer = MqttConsumer(dispatcher, [stream_id], TARGET, client_id=client_id)
+    pub = publisher()
+    ids = [f"bp-{n:02d}" for n in range(30)]
+    try:
+        run_until(consumer, lambda: consumer.subscribed)
+        publish_burst(pub, stream_id, ids)
+        run_until(consumer, lambda: consumer.unread == 20)
+        for _ in range(5):
+            consumer.step(0.01)
+        assert (dispatcher.stats.received, dispatcher.stats.buffered, consumer.unread) == (10, 10, 20)
+        assert consumer.acks_sent == 0 and raw_ids() == []
+
+        dispatcher.max_delay_s = 0  # batches are cut now: the buffer drains and the held messages follow
+        run_until(consumer, lambda: dispatcher.stats.acked == len(ids))
+        assert raw_ids() == ids
+        assert consumer.unread == 0
+    finally:
+        consumer.close(5)
+        pub.loop_stop()
+
+
+@pytest.mark.django_db
 def test_consumers_in_one_share_group_split_the_stream_without_overlap(stream_id: str) -> None:
     group = f"g{uuid.uuid4().hex[:6]}"
     consumers = [
