@@ -481,3 +481,17 @@ async def _answer(send: Send, status: int, headers: list[tuple[str, str]], body:
         raw.append((b"Content-Length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+def drop_cached_responses(**_: object) -> int:
+    """Forget every cached public response; connected to ``sla.signals.refresh_completed``, so that clients
+    never wait out a max-age for numbers that a refresh has just changed. Returns how many were dropped."""
+    pattern = cache.make_and_validate_key(f"{settings.NAAP_API_CACHE_NAMESPACE}:resp:*")
+    client = raw_redis(pattern)
+    if client is None:
+        cache.clear()  # local-memory cache (single-process demo): nothing else lives there worth keeping
+        return 0
+    keys = list(client.scan_iter(match=pattern, count=1000))
+    if keys:
+        client.delete(*keys)
+    return len(keys)

@@ -46,3 +46,15 @@ def test_a_refresh_with_nothing_new_announces_nothing(django_capture_on_commit_c
     finally:
         refresh_completed.disconnect(dispatch_uid="t2")
     assert received == []
+
+
+def test_a_completed_refresh_drops_cached_public_responses(client: Any) -> None:
+    from sla.http import _cache_get, _cache_put, response_cache_key
+
+    key = response_cache_key("/v1/sla/leaderboard", "period=1h")
+    other = "unrelated:key"
+    _cache_put(key, b"stale", 60)
+    _cache_put(other, b"keep", 60)
+    refresh_completed.send(sender=object, ranges=[], scores=0)
+    assert _cache_get(key) is None
+    assert _cache_get(other) == b"keep"
