@@ -11,6 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -19,9 +20,12 @@ from django.db import transaction
 from django.utils import timezone
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_defunct
-from web3 import Web3
+from eth_utils import is_checksum_address, to_checksum_address
 
 from leaderboard.models import OrchestratorAllowlist, SignInNonce
+
+if TYPE_CHECKING:
+    from web3 import Web3
 
 NONCE_TTL = timedelta(minutes=5)
 MAX_MESSAGE_LIFETIME = timedelta(minutes=10)  # expiration_time - issued_at
@@ -161,7 +165,7 @@ def parse_message(message: str) -> SiweFields:
     if match is None:
         raise SignInRefused("malformed_message", 400, "not an EIP-4361 message")
     address = match["address"]
-    if not Web3.is_checksum_address(address):
+    if not is_checksum_address(address):
         raise SignInRefused("malformed_message", 400, "address is not in EIP-55 checksum form")
     issued = _timestamp(match["issued_at"])
     assert issued is not None
@@ -201,9 +205,9 @@ def _erc1271_valid(w3: Web3, message: str, signature: bytes, address: str) -> bo
     """Ask a contract wallet whether it accepts ``signature`` for the EIP-191 hash of ``message``."""
     digest = _hash_eip191_message(encode_defunct(text=message))
     try:
-        if not w3.eth.get_code(Web3.to_checksum_address(address)):
+        if not w3.eth.get_code(to_checksum_address(address)):
             return False
-        wallet = w3.eth.contract(address=Web3.to_checksum_address(address), abi=ERC1271_ABI)
+        wallet = w3.eth.contract(address=to_checksum_address(address), abi=ERC1271_ABI)
         answer = wallet.functions.isValidSignature(digest, signature).call()
     except Exception:  # unreachable RPC, reverted call, undecodable answer: not valid
         return False

@@ -14,15 +14,18 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
-from eth_utils import keccak
-from web3 import Web3
+from eth_utils import keccak, to_checksum_address
 
 from leaderboard.models import EnsName
 from sla import queries as sla_queries
+
+if TYPE_CHECKING:
+    from web3 import Web3
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +129,13 @@ def web3_from_settings() -> Web3 | None:
     url = str(settings.NAAP_ETH_RPC_URL)
     if not url:
         return None
+    from web3 import Web3  # imported on use: web3 is large and most processes never need it
+
     return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
 
 
 def _resolver_of(w3: Web3, registry: str, node: bytes) -> str | None:
-    contract = w3.eth.contract(address=Web3.to_checksum_address(registry), abi=REGISTRY_ABI)
+    contract = w3.eth.contract(address=to_checksum_address(registry), abi=REGISTRY_ABI)
     resolver = str(contract.functions.resolver(node).call())
     return None if int(resolver, 16) == 0 else resolver
 
@@ -149,7 +154,7 @@ def lookup_primary_name(w3: Web3, address: str, registry: str | None = None) -> 
         resolver = _resolver_of(w3, reg, rnode)
         if resolver is None:
             return LookupResult(addr, "", "no_resolver")
-        reverse = w3.eth.contract(address=Web3.to_checksum_address(resolver), abi=RESOLVER_ABI)
+        reverse = w3.eth.contract(address=to_checksum_address(resolver), abi=RESOLVER_ABI)
         claimed = str(reverse.functions.name(rnode).call())
         if not claimed:
             return LookupResult(addr, "", "no_reverse_record")
@@ -161,7 +166,7 @@ def lookup_primary_name(w3: Web3, address: str, registry: str | None = None) -> 
         forward_resolver = _resolver_of(w3, reg, fnode)
         if forward_resolver is None:
             return LookupResult(addr, "", "forward_mismatch")
-        forward = w3.eth.contract(address=Web3.to_checksum_address(forward_resolver), abi=RESOLVER_ABI)
+        forward = w3.eth.contract(address=to_checksum_address(forward_resolver), abi=RESOLVER_ABI)
         target = str(forward.functions.addr(fnode).call()).lower()
     except ValueError:
         raise

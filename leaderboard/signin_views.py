@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model, login, logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -18,10 +18,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
-from web3 import Web3
+from eth_utils import is_address, to_checksum_address
 
 from leaderboard import auth
 from sla.http import client_ip
+
+if TYPE_CHECKING:
+    pass
 
 SESSION_NONCE_KEY = "siwe_nonce"
 SESSION_IDENTITY_KEY = "siwe"
@@ -83,7 +86,7 @@ def nonce_view(request: HttpRequest) -> JsonResponse:
         refused["Retry-After"] = str(retry_after)
         return refused
     address = request.GET.get("address", "")
-    if address and not Web3.is_address(address):
+    if address and not is_address(address):
         return _refusal("malformed_request", 400, "address is not an Ethereum address")
     issued = auth.issue_nonce()
     request.session[SESSION_NONCE_KEY] = issued.nonce
@@ -91,7 +94,7 @@ def nonce_view(request: HttpRequest) -> JsonResponse:
         {
             "nonce": issued.nonce,
             # EIP-4361 wants the EIP-55 checksummed form, which the page cannot compute without keccak.
-            "address": Web3.to_checksum_address(address) if address else "",
+            "address": to_checksum_address(address) if address else "",
             "expiresAt": issued.expires_at.isoformat(),
             "domain": request.get_host(),
             "uri": _origin(request) + reverse("signin-page"),

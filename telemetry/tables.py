@@ -37,7 +37,9 @@ RAW = TimeTable(
     ),
     time_column="event_time",
     primary_key=("dedup_key", "event_time"),
-    indexes=(("received_at",), ("event_type", "event_time"), ("stream_id", "request_id")),
+    # Only what a query reads: every index costs on the hot ingest path (the quality figures read by
+    # received_at; rebuilds read whole days, which partition pruning finds).
+    indexes=(("received_at",),),
     compress_segment_by="event_type",
 )
 

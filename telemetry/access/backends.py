@@ -14,12 +14,15 @@ import json
 from datetime import datetime
 from functools import cache
 from importlib import resources
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.conf import settings
 from eth_account import Account
-from web3 import Web3
-from web3.contract import Contract
+from eth_utils import to_checksum_address
+
+if TYPE_CHECKING:
+    from web3 import Web3
+    from web3.contract import Contract
 
 PUBLISH = 2
 MAX_UINT256 = 2**256 - 1
@@ -67,21 +70,19 @@ class StreamrRegistryBackend:
         self.w3 = w3
         self.stream_id = stream_id
         self.registry: Contract = w3.eth.contract(
-            address=Web3.to_checksum_address(registry_address), abi=registry_abi()
+            address=to_checksum_address(registry_address), abi=registry_abi()
         )
         self._key = private_key
-        self.sender = Web3.to_checksum_address(
-            Account.from_key(private_key).address if private_key else sender
-        )
+        self.sender = to_checksum_address(Account.from_key(private_key).address if private_key else sender)
 
     def has_publish(self, address: str) -> bool:
         result: bool = self.registry.functions.hasPermission(
-            self.stream_id, Web3.to_checksum_address(address), PUBLISH
+            self.stream_id, to_checksum_address(address), PUBLISH
         ).call()
         return result
 
     def grant(self, address: str, expires_at: datetime | None) -> str:
-        user = Web3.to_checksum_address(address)
+        user = to_checksum_address(address)
         if expires_at is None:
             return self._send(self.registry.functions.grantPermission(self.stream_id, user, PUBLISH))
         can_edit, can_delete, _publish, subscribe, can_grant = (
@@ -93,7 +94,7 @@ class StreamrRegistryBackend:
         return self._send(call)
 
     def revoke(self, address: str) -> str:
-        user = Web3.to_checksum_address(address)
+        user = to_checksum_address(address)
         return self._send(self.registry.functions.revokePermission(self.stream_id, user, PUBLISH))
 
     def _send(self, call: Any) -> str:
@@ -127,6 +128,8 @@ def configured_backend() -> PermissionBackend:
     ]
     if missing:
         raise RuntimeError(f"NAAP_ACCESS_BACKEND=streamr needs {', '.join(missing)}")
+    from web3 import Web3  # imported on use: web3 is large and most processes never need it
+
     w3 = Web3(Web3.HTTPProvider(settings.NAAP_STREAMR_RPC_URL, request_kwargs={"timeout": 30}))
     return StreamrRegistryBackend(
         w3,

@@ -182,7 +182,8 @@ def ingest_messages(
 # ---- writing ---------------------------------------------------------------------------------------
 #
 # Rows go to PostgreSQL with binary COPY: psycopg's C formatter packs each value straight into the wire
-# format (no text escaping, no parsing on the server), with the column types fixed once per COPY.
+# format (no text escaping here; no parsing of times, keys or numbers on the server), with the column types
+# fixed once per COPY.
 
 _json = msgspec.json.Encoder()
 
@@ -315,10 +316,7 @@ def write_facts(events: list[Event], received: datetime) -> dict[str, int]:
     rows: dict[TimeTable, list[Row]] = {}
     for event in events:
         for table, row in extract_facts(event, received):
-            table_rows = rows.get(table)
-            if table_rows is None:
-                rows[table] = table_rows = []
-            table_rows.append(row)
+            rows.setdefault(table, []).append(row)
     if not rows:
         return {}
     with connection.cursor() as django_cursor:

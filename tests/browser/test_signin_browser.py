@@ -78,7 +78,11 @@ def test_an_operator_signs_in_with_a_browser_wallet_and_signs_out(live_server, a
     page.goto(f"{live_server.url}/login")
     page.click("#signin-button")
 
-    page.wait_for_selector("#signed-in-address", timeout=15_000)
+    # Without ?next= a signed-in orchestrator lands on its personal page.
+    page.wait_for_url(f"{live_server.url}/me", timeout=15_000)
+    page.wait_for_selector("#me-address")
+    assert page.text_content("#me-address") == WALLET.address.lower()
+    page.goto(f"{live_server.url}/login")
     assert page.text_content("#signed-in-address") == WALLET.address.lower()
     assert "(orchestrator)" in page.text_content("#signed-in")
     (text,) = page.signed
