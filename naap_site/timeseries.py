@@ -11,9 +11,10 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.operations.base import Operation
 from psycopg import sql
@@ -228,8 +229,13 @@ def ensure_partitions(cursor: Any, table: str, moments: Iterable[datetime]) -> N
                 sql.Literal((day + timedelta(days=PARTITION_DAYS)).isoformat()),
             )
         )
-        with _known_lock:
-            _known.add((db, table, part))
+        # Remember it only once it is committed: a rolled-back batch takes its new partition with it.
+        transaction.on_commit(partial(_remember, (db, table, part)))
+
+
+def _remember(key: tuple[str, str, str]) -> None:
+    with _known_lock:
+        _known.add(key)
 
 
 def forget_partitions() -> None:

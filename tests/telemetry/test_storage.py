@@ -48,3 +48,30 @@ def test_retention_drops_only_whole_days_older_than_the_cutoff() -> None:
     remaining = partitions_of("telemetry_events_raw")
     assert "telemetry_events_raw_p20251210" in remaining  # ends after the cutoff: kept whole
     assert "telemetry_events_raw_p20260109" in remaining
+
+
+class _Abort(Exception):
+    pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_partition_created_in_a_rolled_back_batch_is_created_again_by_the_next_one(
+    clean_time_tables,
+) -> None:
+    import json
+
+    from django.db import transaction
+
+    from naap_site.timeseries import ensure_partitions
+    from telemetry.pipeline.ingest import Message, ingest_messages
+
+    day = ANCHOR - timedelta(days=20)
+    with pytest.raises(_Abort), transaction.atomic(), connection.cursor() as cursor:
+        ensure_partitions(cursor.cursor, "telemetry_events_raw", [day])
+        raise _Abort
+    assert "telemetry_events_raw_p20251220" not in partitions_of("telemetry_events_raw")
+
+    event = {"id": "late-1", "type": "brand_new_thing", "timestamp": int(day.timestamp() * 1000), "data": {}}
+    result = ingest_messages([Message(body=json.dumps(event))], source="test", received_at=ANCHOR)
+    assert result.accepted == 1
+    assert "telemetry_events_raw_p20251220" in partitions_of("telemetry_events_raw")
