@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import subprocess
 import time
 from collections import deque
@@ -29,7 +30,9 @@ from benchmarks.common import (
     tree_cpu_s,
 )
 
-BATCH_LINES = int(os.environ.get("NAAP_BENCH_BATCH_LINES", "5000"))  # lines per task
+POOL = os.environ.get("NAAP_BENCH_POOL", "solo")
+WORKERS = int(os.environ.get("NAAP_BENCH_WORKERS", "2"))
+BATCH_LINES = int(os.environ.get("NAAP_BENCH_BATCH_LINES", "3000"))  # lines per task
 IN_FLIGHT = 4
 # For iterating on a slice: NAAP_BENCH_INGEST_LINES=200000 sends only the first lines (the full run is the
 # measure the issue asks for).
@@ -75,32 +78,23 @@ def run(report: Report) -> dict[str, float]:
     path = simulated_file()
     url = scratch_database("naap_bench_ingest")
     env = bench_env(url)
-    worker = subprocess.Popen(
-        [
-            PY,
-            "-m",
-            "celery",
-            "-A",
-            "naap_site",
-            "worker",
-            "-Q",
-            "ingest",
-            "-c",
-            "2",
-            "--pool",
-            "prefork",
-            "-l",
-            "warning",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    # The worker shape: POOL=solo runs WORKERS single-process workers (one per core, as the compose file
+    # scales them); POOL=prefork runs one worker with WORKERS child processes. Both are started under one
+    # shell so that the memory of the whole tree is what is measured.
+    common = "-Q ingest -l warning --without-heartbeat --without-gossip --without-mingle"
+    celery = f"{PY} -m celery -A naap_site worker {common}"
+    if POOL == "solo":
+        script = " & ".join(f"{celery} --pool solo -n w{i}@%h" for i in range(WORKERS)) + " & wait"
+    else:
+        script = f"exec {celery} --pool prefork -c {WORKERS}"
+    worker = subprocess.Popen(["bash", "-c", script], cwd=ROOT, env=env, start_new_session=True)
     app = _celery(env)
     try:
-        app.control.ping(timeout=1)  # warm the connection
+        nodes = 1 if POOL == "prefork" else WORKERS
+        deadline = time.monotonic() + 120
+        while len(app.control.ping(timeout=1)) < nodes:  # start-up (imports) is not ingest work
+            if time.monotonic() > deadline:
+                raise RuntimeError("the ingest workers did not start within 120 s")
         events = 0
         pending: deque = deque()
         received_ms = int(time.time() * 1000)
@@ -134,24 +128,23 @@ def run(report: Report) -> dict[str, float]:
             after - before for after, before in zip(tree_cpu_s(worker.pid), cpu_before, strict=True)
         )
     finally:
-        worker.terminate()
+        os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
     copy_rate, copied = bare_copy(url)
     report.add("ingest events", events, path.name)
     report.add("lines per task", BATCH_LINES, f"{IN_FLIGHT} tasks in flight")
     report.add("ingest seconds", elapsed)
-    report.add("ingest_events_per_s", ingest_rate, "raw + facts, 2 worker processes")
+    report.add("ingest_events_per_s", ingest_rate, f"raw + facts, {WORKERS} worker processes ({POOL} pool)")
     report.add("bare COPY rows/s", copy_rate, f"{copied} raw rows into an identical table")
     report.add("copy_ratio", round(ingest_rate / copy_rate, 3), "target >= 0.5")
-    report.add("worker CPU s, main process", round(worker_cpu[0], 1), "receives and hands out the batches")
-    report.add("worker CPU s, children", round(worker_cpu[1], 1), "decode, validate, facts, COPY")
+    report.add("worker CPU s", round(sum(worker_cpu), 1), "receive, decode, validate, facts, COPY")
     report.add("PostgreSQL CPU s", round(database_cpu.total, 1), "the worker's database sessions (sampled)")
-    report.add("worker peak RSS MB", round(rss.peak, 1), "main + children; target <= 400")
-    main_peak = rss.per_process.get(worker.pid, 0.0)
-    child_peak = max((mb for pid, mb in rss.per_process.items() if pid != worker.pid), default=0.0)
-    report.add("  worker main process peak MB", round(main_peak, 1))
+    report.add("worker peak RSS MB", round(rss.peak, 1), "every worker process, summed; target <= 400")
+    processes = {pid: mb for pid, mb in rss.per_process.items() if mb > 20}  # not the bash wrapper
     report.add(
-        "  largest child process peak MB", round(child_peak, 1), f"{len(rss.per_process) - 1} children"
+        "  largest worker process peak MB",
+        round(max(processes.values(), default=0.0), 1),
+        f"{len(processes)} processes",
     )
     return {
         "ingest_events_per_s": ingest_rate,
