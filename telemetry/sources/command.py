@@ -11,6 +11,7 @@ import json
 import signal
 import sys
 import time
+from abc import ABCMeta, abstractmethod
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -33,7 +34,7 @@ def str_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-class ConsumerCommand(BaseCommand):
+class ConsumerCommand(BaseCommand, metaclass=ABCMeta):
     source = "source"
     consumer: Consumer | None = None
 
@@ -65,8 +66,9 @@ class ConsumerCommand(BaseCommand):
             result_timeout_s=float(settings.NAAP_SOURCE_RESULT_TIMEOUT_S),
         )
 
+    @abstractmethod
     def build_consumer(self, options: dict[str, Any]) -> Consumer:
-        raise NotImplementedError
+        """The source's consumer, built from the command's options (each consume_* command says how)."""
 
     def setup(self, **options: Any) -> Consumer:
         """Build the consumer from the options (tests call this, then :meth:`step`)."""
