@@ -127,17 +127,21 @@ def index_statements(table: TimeTable) -> list[sql.Composable]:
     ]
 
 
-class CreateTimeTableIndexes(Operation):
-    """Create the indexes of time tables that are missing (for indexes added to a definition later)."""
+class DatabaseOnlyOperation(Operation):
+    """A migration operation that changes the database only: Django's model state is untouched."""
 
     reversible = True
     reduces_to_sql = False
 
-    def __init__(self, tables: tuple[TimeTable, ...]) -> None:
-        self.tables = tables
-
     def state_forwards(self, app_label: str, state: Any) -> None:
         return None
+
+
+class CreateTimeTableIndexes(DatabaseOnlyOperation):
+    """Create the indexes of time tables that are missing (for indexes added to a definition later)."""
+
+    def __init__(self, tables: tuple[TimeTable, ...]) -> None:
+        self.tables = tables
 
     def database_forwards(
         self, app_label: str, schema_editor: BaseDatabaseSchemaEditor, from_state: Any, to_state: Any
@@ -159,15 +163,9 @@ class CreateTimeTableIndexes(Operation):
         return (self.__class__.__name__, [self.tables], {})
 
 
-class CreateTimeTable(Operation):
-    reversible = True
-    reduces_to_sql = False
-
+class CreateTimeTable(DatabaseOnlyOperation):
     def __init__(self, table: TimeTable) -> None:
         self.table = table
-
-    def state_forwards(self, app_label: str, state: Any) -> None:
-        return None
 
     def database_forwards(
         self, app_label: str, schema_editor: BaseDatabaseSchemaEditor, from_state: Any, to_state: Any
@@ -399,17 +397,11 @@ def in_transaction(cursor: Any) -> bool:
     return bool(cursor.connection.info.transaction_status != TransactionStatus.IDLE)
 
 
-class CreateRollups(Operation):
+class CreateRollups(DatabaseOnlyOperation):
     """Create rollups in the form the database supports (see :func:`rollup_create_statements`)."""
-
-    reversible = True
-    reduces_to_sql = False
 
     def __init__(self, rollups: tuple[Rollup, ...]) -> None:
         self.rollups = rollups
-
-    def state_forwards(self, app_label: str, state: Any) -> None:
-        return None
 
     def database_forwards(
         self, app_label: str, schema_editor: BaseDatabaseSchemaEditor, from_state: Any, to_state: Any
