@@ -148,8 +148,12 @@ def test_the_consumer_survives_a_broker_restart(kafka_broker: KafkaBroker, names
         kafka_broker.stop()
         consumer.step(0.5)  # the broker is gone: no crash
         kafka_broker.start()  # same port, empty memory storage
-        produce(kafka_broker.bootstrap, topic, events("b", 2))
-        run_until(consumer, lambda: consumer.dispatcher.stats.acked == 4, 90)
+        # The restarted in-memory broker has lost its log and begins again at offset 0 while the consumer
+        # stands at 2. With one new record the high watermark stays below 2 however the reconnect and the
+        # produce interleave, so the consumer's position is out of range and resets to the earliest offset.
+        # (A real Kafka keeps its log across a restart; this only checks reconnecting and consuming on.)
+        produce(kafka_broker.bootstrap, topic, events("b", 1))
+        run_until(consumer, lambda: consumer.dispatcher.stats.acked == 3, 90)
     finally:
         consumer.close(10)
-    assert raw_ids() == ["a00", "a01", "b00", "b01"]
+    assert raw_ids() == ["a00", "a01", "b00"]
